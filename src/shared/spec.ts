@@ -151,7 +151,10 @@ export function isSafeAbsolutePath(p: string): boolean {
 
 const safePath = z
   .string()
-  .refine(isSafeAbsolutePath, 'must be an absolute, normalised path without ".." segments or control characters')
+  .refine(
+    isSafeAbsolutePath,
+    'must be an absolute, normalised path without ".." segments or control characters',
+  )
 
 /** Node ids: short, printable, safe in a Redis key and a URL path. */
 export const NodeIdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'invalid node id')
@@ -196,7 +199,10 @@ export const JobDataSchema = z
     dedupeKey: z.string().regex(/^[a-f0-9]{16,128}$/),
     createdAt: z.number().int().min(0),
     /** Groups the files of one drop / one command, for a summary notification. */
-    batch: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional(),
+    batch: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/)
+      .optional(),
   })
   .strict()
 export type JobData = z.infer<typeof JobDataSchema>
