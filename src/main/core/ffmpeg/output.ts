@@ -1,0 +1,117 @@
+/**
+ * Output naming and the final commit: never over the input, never over an existing file.
+ */
+import { constants } from 'node:fs'
+import { copyFile, link, lstat, unlink } from 'node:fs/promises'
+import path from 'node:path'
+
+const MAX_ATTEMPTS = 10_000
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await lstat(p)
+    return true
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
+    throw err
+  }
+}
+
+function samePath(a: string, b: string): boolean {
+  const ra = path.resolve(a)
+  const rb = path.resolve(b)
+  // Windows and macOS file systems are usually case-insensitive: compare case-folded there.
+  return process.platform === 'win32' || process.platform === 'darwin'
+    ? ra.toLowerCase() === rb.toLowerCase()
+    : ra === rb
+}
+
+/** Splits "clip (2).mp4" into { stem: "clip", n: 2, ext: "mp4" }. */
+function splitName(file: string): { stem: string; n: number; ext: string } {
+  const ext = path.extname(file)
+  const base = path.basename(file, ext)
+  const m = /^(.*) \((\d+)\)$/.exec(base)
+  if (m?.[1] !== undefined && m[2] !== undefined && m[1] !== '') {
+    return { stem: m[1], n: Number(m[2]), ext: ext.replace(/^\./, '') }
+  }
+  return { stem: base, n: 0, ext: ext.replace(/^\./, '') }
+}
+
+function numbered(dir: string, stem: string, n: number, ext: string): string {
+  const suffix = ext !== '' ? `.${ext}` : ''
+  return path.join(dir, n === 0 ? `${stem}${suffix}` : `${stem} (${n})${suffix}`)
+}
+
+/**
+ * The output path for `inputPath` converted to `extension` in `outputDir`: `<input name>.<ext>`, or
+ * `<name> (1).<ext>`, `<name> (2).<ext>`… when that exists or is the input itself.
+ */
+export async function planOutput(inputPath: string, outputDir: string, extension: string): Promise<string> {
+  const inExt = path.extname(inputPath)
+  const stem = path.basename(inputPath, inExt) || 'output'
+  const ext = extension.replace(/^\./, '')
+  const dir = path.resolve(outputDir)
+  for (let n = 0; n < MAX_ATTEMPTS; n++) {
+    const candidate = numbered(dir, stem, n, ext)
+    if (samePath(candidate, inputPath)) continue
+    if (!(await exists(candidate))) return candidate
+  }
+  throw new Error(`no free output name for ${stem}.${ext} in ${dir}`)
+}
+
+/**
+ * The temp file a job writes before its output is committed: hidden, beside the destination (same file system,
+ * so the commit is a link, not a copy), keeping the extension: `.clip.bullpen-<jobId>.part.mp4`.
+ */
+export function tempPathFor(dest: string, jobId: string): string {
+  const ext = path.extname(dest)
+  const base = path.basename(dest, ext)
+  const safeId = jobId.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64)
+  return path.join(path.dirname(dest), `.${base}.bullpen-${safeId}.part${ext}`)
+}
+
+/** Error codes meaning "this file system cannot hard-link". */
+const NO_LINK = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV', 'EMLINK', 'EACCES'])
+
+/** Errors of a copy that may have created and partly written the destination. */
+const PARTIAL_COPY = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EFBIG'])
+
+/**
+ * Moves the finished temp file to `dest` without ever overwriting anything: `link()` fails when the name is
+ * taken (then the next " (n)" name is tried), and where hard links are not supported `copyFile` with
+ * COPYFILE_EXCL does the same. Removes the temp file. Returns the path the output ended up at.
+ */
+export async function commitOutput(temp: string, dest: string): Promise<string> {
+  const dir = path.dirname(path.resolve(dest))
+  const { stem, n: first, ext } = splitName(dest)
+  let useCopy = false
+  for (let n = first; n < first + MAX_ATTEMPTS; n++) {
+    const candidate = numbered(dir, stem, n, ext)
+    if (samePath(candidate, temp)) continue
+    if (!useCopy) {
+      try {
+        await link(temp, candidate)
+        await unlink(temp)
+        return candidate
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? ''
+        if (code === 'EEXIST') continue
+        if (!NO_LINK.has(code)) throw err
+        useCopy = true
+      }
+    }
+    try {
+      await copyFile(temp, candidate, constants.COPYFILE_EXCL)
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'EEXIST') continue
+      // A copy that failed half-way (disk full, I/O error) left a partial file under the name it had just
+      // created exclusively: remove it. Other errors happen before creation, so nothing of anyone else is touched.
+      if (code !== undefined && PARTIAL_COPY.has(code)) await unlink(candidate).catch(() => undefined)
+      throw err
+    }
+    await unlink(temp)
+    return candidate
+  }
+  throw new Error(`no free output name for ${path.basename(dest)} in ${dir}`)
+}

@@ -1,0 +1,329 @@
+/**
+ * ffprobe an input file into a typed {@link MediaInfo}, and refuse inputs that cannot be transcoded as asked with
+ * messages a person understands ({@link InputRefusedError}, naming the file).
+ */
+import { execFile } from 'node:child_process'
+import { stat } from 'node:fs/promises'
+import path from 'node:path'
+import { AUDIO_FORMATS, type InputSummary, type TranscodeSpec } from '../../../shared/spec'
+import { InputRefusedError } from '../errors'
+import { ffmpegPaths } from './locate'
+
+export interface VideoInfo {
+  /** Absolute stream index in the file (for `-map 0:<index>`). */
+  index: number
+  codec: string
+  /** Stored (coded) size. */
+  width: number
+  height: number
+  /** Size as shown: after the rotation and the sample aspect ratio. */
+  displayWidth: number
+  displayHeight: number
+  /** Clockwise rotation a player applies, 0/90/180/270. */
+  rotation: number
+  /** Sample (pixel) aspect ratio; 1 for square pixels. */
+  sampleAspectRatio: number
+  pixFmt: string | null
+  bitDepth: number
+  fps: number | null
+  colorTransfer: string | null
+  colorPrimaries: string | null
+  colorSpace: string | null
+  /** PQ (smpte2084) or HLG (arib-std-b67) transfer: high dynamic range. */
+  hdr: 'pq' | 'hlg' | null
+  /** A still image attached as cover art (mp3/m4a covers); never counted as video. */
+  isAttachedPic: boolean
+}
+
+export interface AudioInfo {
+  index: number
+  codec: string
+  channels: number
+  sampleRate: number
+}
+
+export interface SubtitleInfo {
+  index: number
+  codec: string
+}
+
+export interface MediaInfo {
+  /** Absolute path of the probed file. */
+  path: string
+  /** Seconds; null when the file does not say (e.g. a webm written to a pipe). */
+  durationSec: number | null
+  formatName: string
+  size: number
+  /** The first real video stream (not cover art). */
+  video?: VideoInfo
+  /** Cover art, when the file has some. */
+  attachedPic?: VideoInfo
+  audio?: AudioInfo
+  subtitles: SubtitleInfo[]
+}
+
+interface RawStream {
+  index: number
+  codec_type?: string
+  codec_name?: string
+  width?: number
+  height?: number
+  pix_fmt?: string
+  bits_per_raw_sample?: string
+  sample_aspect_ratio?: string
+  avg_frame_rate?: string
+  r_frame_rate?: string
+  color_transfer?: string
+  color_primaries?: string
+  color_space?: string
+  channels?: number
+  sample_rate?: string
+  duration?: string
+  disposition?: { attached_pic?: number }
+  tags?: Record<string, string>
+  side_data_list?: { side_data_type?: string; rotation?: number }[]
+}
+
+interface RawProbe {
+  streams?: RawStream[]
+  format?: { format_name?: string; duration?: string; size?: string }
+}
+
+function num(v: string | number | undefined): number | null {
+  if (v === undefined) return null
+  const n = typeof v === 'number' ? v : Number.parseFloat(v)
+  return Number.isFinite(n) ? n : null
+}
+
+function ratio(v: string | undefined, sep: string): number | null {
+  if (v === undefined) return null
+  const [a, b] = v.split(sep).map(Number)
+  if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || a <= 0 || b <= 0)
+    return null
+  return a / b
+}
+
+function rotationOf(s: RawStream): number {
+  // The display matrix angle is counter-clockwise (ffprobe prints -90 for a phone held upright); the old
+  // `rotate` tag is clockwise. Both become clockwise degrees 0/90/180/270.
+  const dm = s.side_data_list?.find(
+    (d) => d.side_data_type === 'Display Matrix' && typeof d.rotation === 'number',
+  )
+  let cw = 0
+  if (dm?.rotation !== undefined) cw = -dm.rotation
+  else if (s.tags?.['rotate'] !== undefined) cw = num(s.tags['rotate']) ?? 0
+  const r = (((Math.round(cw / 90) * 90) % 360) + 360) % 360
+  return r
+}
+
+function bitDepthOf(s: RawStream): number {
+  const raw = num(s.bits_per_raw_sample)
+  if (raw !== null && raw > 0) return raw
+  const m = /p(9|10|12|14|16)(le|be)?$/.exec(s.pix_fmt ?? '')
+  return m?.[1] !== undefined ? Number(m[1]) : 8
+}
+
+function videoInfo(s: RawStream): VideoInfo {
+  const width = s.width ?? 0
+  const height = s.height ?? 0
+  const rotation = rotationOf(s)
+  const sar = ratio(s.sample_aspect_ratio, ':') ?? 1
+  let dw = Math.round(width * sar)
+  let dh = height
+  if (rotation === 90 || rotation === 270) [dw, dh] = [dh, dw]
+  const transfer = s.color_transfer ?? null
+  return {
+    index: s.index,
+    codec: s.codec_name ?? 'unknown',
+    width,
+    height,
+    displayWidth: dw,
+    displayHeight: dh,
+    rotation,
+    sampleAspectRatio: sar,
+    pixFmt: s.pix_fmt ?? null,
+    bitDepth: bitDepthOf(s),
+    fps: ratio(s.avg_frame_rate, '/') ?? ratio(s.r_frame_rate, '/'),
+    colorTransfer: transfer,
+    colorPrimaries: s.color_primaries ?? null,
+    colorSpace: s.color_space ?? null,
+    hdr: transfer === 'smpte2084' ? 'pq' : transfer === 'arib-std-b67' ? 'hlg' : null,
+    isAttachedPic: s.disposition?.attached_pic === 1,
+  }
+}
+
+/**
+ * Turns ffprobe's JSON into {@link MediaInfo}. Pure; exported for tests and fixtures.
+ * Image "formats" (a single picture) and ffmpeg's text-as-video `tty` demuxer are not media we transcode.
+ */
+export function parseProbe(raw: RawProbe, file: string, size: number): MediaInfo {
+  const name = path.basename(file)
+  const streams = raw.streams ?? []
+  const formatName = raw.format?.format_name ?? 'unknown'
+  if (formatName === 'tty' || formatName.endsWith('_pipe') || formatName === 'image2') {
+    throw new InputRefusedError(
+      `${name} is not a video or audio file (ffmpeg reads it as ${formatName})`,
+      file,
+    )
+  }
+  const videos = streams.filter((s) => s.codec_type === 'video')
+  const real = videos.find((s) => s.disposition?.attached_pic !== 1)
+  const pic = videos.find((s) => s.disposition?.attached_pic === 1)
+  const audio = streams.find((s) => s.codec_type === 'audio')
+  if (!real && !audio) {
+    throw new InputRefusedError(`${name} has no video or audio stream, so there is nothing to convert`, file)
+  }
+  let durationSec = num(raw.format?.duration)
+  if (durationSec === null || durationSec <= 0) {
+    const d = streams.map((s) => num(s.duration)).filter((x): x is number => x !== null && x > 0)
+    durationSec = d.length > 0 ? Math.max(...d) : null
+  }
+  const info: MediaInfo = {
+    path: file,
+    durationSec,
+    formatName,
+    size,
+    subtitles: streams
+      .filter((s) => s.codec_type === 'subtitle')
+      .map((s) => ({ index: s.index, codec: s.codec_name ?? 'unknown' })),
+  }
+  if (real) info.video = videoInfo(real)
+  if (pic) info.attachedPic = videoInfo(pic)
+  if (audio) {
+    info.audio = {
+      index: audio.index,
+      codec: audio.codec_name ?? 'unknown',
+      channels: audio.channels ?? 0,
+      sampleRate: num(audio.sample_rate) ?? 0,
+    }
+  }
+  return info
+}
+
+/** Runs ffprobe and returns its parsed JSON; rejects with ffprobe's stderr in the error message. */
+export function ffprobeJson(file: string, extra: readonly string[] = []): Promise<unknown> {
+  const { ffprobe } = ffmpegPaths()
+  // `file:` so that names starting with "-" or containing ":" are never read as options or protocols.
+  const args = ['-v', 'error', '-hide_banner', ...extra, '-of', 'json', `file:${path.resolve(file)}`]
+  return new Promise((resolve, reject) => {
+    execFile(
+      ffprobe,
+      args,
+      { timeout: 60_000, maxBuffer: 64 * 1024 * 1024, windowsHide: true },
+      (err, stdout, stderr) => {
+        if (err) {
+          const e = err as NodeJS.ErrnoException & { stderr?: string }
+          e.stderr = stderr
+          reject(e)
+          return
+        }
+        try {
+          resolve(JSON.parse(stdout))
+        } catch (parseErr) {
+          reject(parseErr instanceof Error ? parseErr : new Error(String(parseErr)))
+        }
+      },
+    )
+  })
+}
+
+/** The most telling line of ffprobe/ffmpeg stderr, without the "[mov,mp4 @ 0x…]" prefix and the file name. */
+export function tellingLine(stderr: string, file?: string): string {
+  const lines = stderr
+    .split(/\r?\n/)
+    .map((l) => l.replace(/^\[[^\]]*@ 0x[0-9a-f]+\]\s*/i, '').trim())
+    .filter((l) => l !== '')
+  const prefix = file !== undefined ? `file:${path.resolve(file)}: ` : null
+  const clean = lines.map((l) => (prefix !== null && l.startsWith(prefix) ? l.slice(prefix.length) : l))
+  return clean[0] ?? 'no message'
+}
+
+/**
+ * Probes an input file. Refuses (InputRefusedError, naming the file) a missing path, something that is not a
+ * regular file, an empty file, a file ffprobe cannot read (a damaged MP4 without its moov atom is called
+ * "damaged or incomplete"), and a file without audio or video streams.
+ */
+export async function probeInput(file: string): Promise<MediaInfo> {
+  const abs = path.resolve(file)
+  const name = path.basename(abs)
+  let size: number
+  try {
+    const st = await stat(abs)
+    if (!st.isFile()) {
+      throw new InputRefusedError(
+        `${name} is not a regular file (${st.isDirectory() ? 'it is a folder' : 'it is a device, socket or pipe'})`,
+        abs,
+      )
+    }
+    size = st.size
+  } catch (err) {
+    if (err instanceof InputRefusedError) throw err
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new InputRefusedError(`${abs} does not exist`, abs)
+    if (code === 'EACCES' || code === 'EPERM') {
+      throw new InputRefusedError(`${name} cannot be read: permission denied`, abs)
+    }
+    throw new InputRefusedError(`${name} cannot be read: ${(err as Error).message}`, abs)
+  }
+  if (size === 0) throw new InputRefusedError(`${name} is empty (0 bytes)`, abs)
+
+  let raw: RawProbe
+  try {
+    raw = (await ffprobeJson(abs, ['-show_format', '-show_streams'])) as RawProbe
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { stderr?: string }
+    if (e.code === 'ENOENT') throw e // ffprobe itself is missing: checkFfmpeg explains that, not this file
+    const stderr = e.stderr ?? ''
+    const line = tellingLine(stderr, abs)
+    if (/moov atom not found|Truncating packet|partial file|End of file|invalid atom size/i.test(stderr)) {
+      throw new InputRefusedError(`${name} is damaged or incomplete (${line})`, abs)
+    }
+    if (/Invalid data found when processing input/i.test(stderr)) {
+      throw new InputRefusedError(`${name} is not a video or audio file ffmpeg can read (${line})`, abs)
+    }
+    if (/Permission denied/i.test(stderr))
+      throw new InputRefusedError(`${name} cannot be read: permission denied`, abs)
+    throw new InputRefusedError(`${name} cannot be read by ffprobe (${line})`, abs)
+  }
+  return parseProbe(raw, abs, size)
+}
+
+/**
+ * Refuses a spec that the input cannot satisfy: mp3/m4a of a file without audio, a video format or a resize of a
+ * file without video.
+ */
+export function checkInput(info: MediaInfo, spec: TranscodeSpec, file: string = info.path): void {
+  const name = path.basename(file)
+  const audioOnly = AUDIO_FORMATS.includes(spec.format)
+  if (audioOnly && !info.audio) {
+    throw new InputRefusedError(
+      `${name} has no audio stream, so it cannot be made into ${spec.format.toUpperCase()}. ` +
+        'Choose a video format (mp4, webm, mkv, mov or gif).',
+      file,
+    )
+  }
+  if (!audioOnly && !info.video) {
+    const what = spec.format === 'gif' ? 'a GIF' : `${spec.format.toUpperCase()} video`
+    throw new InputRefusedError(
+      `${name} has no video stream, so it cannot be made into ${what}. Choose mp3 or m4a.`,
+      file,
+    )
+  }
+  if (spec.resize && !info.video) {
+    throw new InputRefusedError(
+      `${name} has no video stream, so it cannot be resized. Choose mp3 or m4a.`,
+      file,
+    )
+  }
+}
+
+/** The short summary kept on a job for display. */
+export function summarize(info: MediaInfo): InputSummary {
+  return {
+    durationSec: info.durationSec,
+    hasVideo: info.video !== undefined,
+    hasAudio: info.audio !== undefined,
+    width: info.video?.displayWidth ?? null,
+    height: info.video?.displayHeight ?? null,
+  }
+}

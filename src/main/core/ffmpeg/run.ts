@@ -1,0 +1,222 @@
+/**
+ * Runs one ffmpeg process through fluent-ffmpeg (spawned with an argument array, never a shell) and tracks it
+ * (CONVENTIONS 7): one AbortController per job id in a module-level map, removed in `finally`; cancel, a stall
+ * watchdog, progress, and one-line errors naming the file.
+ */
+import type { ChildProcess } from 'node:child_process'
+import path from 'node:path'
+import fluentFfmpeg from 'fluent-ffmpeg'
+import { FfmpegMissingError, JobCancelledError, TranscodeError } from '../errors'
+import { logger } from '../logger'
+import { ffmpegPaths } from './locate'
+import { createProgressTracker, type ProgressSnapshot } from './progress'
+
+export interface RunOptions {
+  jobId: string
+  /** Input file; read only. */
+  input: string
+  /** Output file; overwritten if it exists (it is always our own temp file). */
+  output: string
+  /** Output options from buildFfmpegArgs (must include `-progress pipe:1`). */
+  args: readonly string[]
+  /** Input duration, for percent and ETA; null when unknown. */
+  durationSec: number | null
+  /** Aborting it stops ffmpeg; the promise rejects with the signal's reason (an Error) or JobCancelledError. */
+  signal?: AbortSignal | undefined
+  /** Every progress update (unthrottled; see createThrottle). */
+  onProgress?: ((p: ProgressSnapshot) => void) | undefined
+  /** Every stderr line. */
+  onLog?: ((line: string) => void) | undefined
+  /** Kill ffmpeg when its position has not moved for this long (default 120 s). */
+  stallTimeoutMs?: number | undefined
+  /** Wait this long after SIGTERM before SIGKILL (default 3 s). */
+  killGraceMs?: number | undefined
+}
+
+export interface RunResult {
+  elapsedMs: number
+  /** Last stderr lines. */
+  logTail: string[]
+  /** The last progress snapshot. */
+  progress: ProgressSnapshot
+}
+
+/** Number of stderr lines kept for errors and the job log. */
+export const LOG_TAIL_LINES = 20
+export const DEFAULT_STALL_TIMEOUT_MS = 120_000
+
+const running = new Map<string, AbortController>()
+
+/** Cancels the ffmpeg run of one job. Returns false when that job runs no ffmpeg here. */
+export function abortJob(jobId: string, reason?: Error): boolean {
+  const c = running.get(jobId)
+  if (!c) return false
+  c.abort(reason ?? new JobCancelledError())
+  return true
+}
+
+/** Cancels every running ffmpeg (on quit). Returns how many were running. */
+export function abortAll(reason?: Error): number {
+  const all = [...running.values()]
+  for (const c of all) c.abort(reason ?? new JobCancelledError('cancelled: Bullpen is shutting down'))
+  return all.length
+}
+
+/** Ids of the jobs with an ffmpeg running in this process. */
+export function runningJobs(): string[] {
+  return [...running.keys()]
+}
+
+/** Quotes an argument for a log line that can be pasted into a POSIX shell. */
+function shellQuote(a: string): string {
+  return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`
+}
+
+const NOISE = /^(Conversion failed!|Exiting normally.*|Press \[q\].*|frame=.*|size=.*|video:.*|\s*)$/
+const ERRORISH =
+  /error|invalid|fail|not |unsupported|cannot|could not|unable|no such|denied|incorrect|too many|unknown|nothing/i
+
+/** The most telling line of ffmpeg's stderr for a one-line error. */
+export function mostTellingLine(lines: readonly string[]): string | null {
+  const clean = lines
+    .map((l) => l.replace(/^\[[^\]]*@ 0x[0-9a-f]+\]\s*/i, '').trim())
+    .filter((l) => !NOISE.test(l))
+  for (let i = clean.length - 1; i >= 0; i--) {
+    const l = clean[i]
+    if (l !== undefined && ERRORISH.test(l) && !/^Error while (filtering|processing|decoding)/.test(l))
+      return l
+  }
+  return clean.at(-1) ?? null
+}
+
+/** Runs ffmpeg: `-i file:<input> <args> -y file:<output>`. Resolves when ffmpeg exits 0. */
+export function runFfmpeg(opts: RunOptions): Promise<RunResult> {
+  const { jobId } = opts
+  if (running.has(jobId)) return Promise.reject(new Error(`job ${jobId} already has an ffmpeg running`))
+  const controller = new AbortController()
+  running.set(jobId, controller)
+  const started = Date.now()
+  const inputAbs = path.resolve(opts.input)
+  const name = path.basename(inputAbs)
+  const tail: string[] = []
+  const tracker = createProgressTracker(opts.durationSec)
+  const stallMs = opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS
+  const graceMs = opts.killGraceMs ?? 3000
+
+  const onOuterAbort = (): void => {
+    const r: unknown = opts.signal?.reason
+    controller.abort(r instanceof Error ? r : new JobCancelledError())
+  }
+  if (opts.signal?.aborted) onOuterAbort()
+  else opts.signal?.addEventListener('abort', onOuterAbort, { once: true })
+
+  let stallTimer: NodeJS.Timeout | undefined
+  let killTimer: NodeJS.Timeout | undefined
+  let failure: Error | null = null
+
+  const promise = new Promise<RunResult>((resolve, reject) => {
+    if (controller.signal.aborted) {
+      reject(controllerReason(controller))
+      return
+    }
+    const { ffmpeg } = ffmpegPaths()
+    const command = fluentFfmpeg({ stdoutLines: LOG_TAIL_LINES })
+      .setFfmpegPath(ffmpeg)
+      // `file:` + absolute paths: a name starting with "-" or holding ":" is never read as an option or protocol.
+      .input(`file:${inputAbs}`)
+      .inputOptions(['-hide_banner', '-nostdin'])
+      .output(`file:${path.resolve(opts.output)}`)
+      // fluent-ffmpeg only adds -y for outputs it recognises as plain files; ours is a temp file we own.
+      .outputOptions([...opts.args, '-y'])
+
+    let proc: ChildProcess | undefined
+    let lastKey = ''
+    const kill = (why: Error): void => {
+      if (failure) return
+      failure = why
+      if (!proc) return
+      // SIGTERM lets ffmpeg close its files; SIGKILL if it has not gone after the grace period.
+      proc.kill('SIGTERM')
+      killTimer = setTimeout(() => proc?.kill('SIGKILL'), why instanceof TranscodeError ? 0 : graceMs)
+    }
+    const armStall = (): void => {
+      clearTimeout(stallTimer)
+      stallTimer = setTimeout(() => {
+        kill(
+          new TranscodeError(
+            `${name}: ffmpeg made no progress for ${Math.round(stallMs / 1000)} s and was stopped`,
+            [...tail],
+          ),
+        )
+      }, stallMs)
+    }
+    const onAbort = (): void => kill(controllerReason(controller))
+    controller.signal.addEventListener('abort', onAbort, { once: true })
+
+    command.on('start', () => {
+      proc = (command as unknown as { ffmpegProc?: ChildProcess }).ffmpegProc
+      const argv = proc?.spawnargs ?? [ffmpeg]
+      logger.info({ jobId, cmd: argv.map(shellQuote).join(' ') }, 'ffmpeg started')
+      armStall()
+      if (controller.signal.aborted) onAbort()
+      proc?.stdout?.setEncoding('utf8')
+      proc?.stdout?.on('data', (chunk: string) => {
+        for (const snap of tracker.write(chunk)) {
+          const key = `${snap.outTimeSec}|${snap.frame ?? ''}|${snap.done}`
+          if (key !== lastKey) {
+            lastKey = key
+            armStall()
+          }
+          try {
+            opts.onProgress?.(snap)
+          } catch (err) {
+            logger.warn({ jobId, err }, 'progress listener threw')
+          }
+        }
+      })
+    })
+    command.on('stderr', (line: string) => {
+      tail.push(line)
+      if (tail.length > LOG_TAIL_LINES) tail.shift()
+      opts.onLog?.(line)
+    })
+    command.on('error', (err: Error) => {
+      if (failure) {
+        reject(failure)
+        return
+      }
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'ENOENT' || /spawn .* ENOENT|Cannot find ffmpeg/.test(err.message)) {
+        reject(
+          new FfmpegMissingError(
+            `ffmpeg not found at ${ffmpeg}. Install ffmpeg, or set FFMPEG_PATH to the ffmpeg executable.`,
+          ),
+        )
+        return
+      }
+      const telling = mostTellingLine(tail) ?? err.message.split('\n')[0] ?? 'unknown error'
+      reject(new TranscodeError(`${name}: ffmpeg failed: ${telling}`, [...tail]))
+    })
+    command.on('end', () => {
+      if (failure) {
+        // Aborted while ffmpeg was finishing: the abort wins, the caller asked for it.
+        reject(failure)
+        return
+      }
+      resolve({ elapsedMs: Date.now() - started, logTail: [...tail], progress: tracker.current() })
+    })
+    command.run()
+  })
+
+  return promise.finally(() => {
+    clearTimeout(stallTimer)
+    clearTimeout(killTimer)
+    opts.signal?.removeEventListener('abort', onOuterAbort)
+    running.delete(jobId)
+  })
+}
+
+function controllerReason(c: AbortController): Error {
+  const r: unknown = c.signal.reason
+  return r instanceof Error ? r : new JobCancelledError()
+}
