@@ -1,0 +1,118 @@
+/**
+ * A small typed event bus (a Node EventEmitter underneath) and the queue events Bullpen publishes on it. The
+ * queue maps Bull's GLOBAL events onto it, so every node sees every job, whichever node runs it.
+ */
+import { EventEmitter } from 'node:events'
+import { z } from 'zod'
+import type { ConnectionState } from './redis'
+
+/** Typed event bus: `on` returns the unsubscribe function. A throwing listener never breaks the others. */
+export class EventBus<Events extends object> {
+  private readonly emitter = new EventEmitter()
+
+  constructor(private readonly onListenerError?: (err: unknown, event: string) => void) {
+    // Many windows, tray, bridge clients… listen at once; this is not a leak.
+    this.emitter.setMaxListeners(0)
+  }
+
+  /** Subscribes; returns a function that unsubscribes. */
+  on<K extends keyof Events & string>(event: K, listener: (payload: Events[K]) => void): () => void {
+    const wrapped = (payload: Events[K]): void => {
+      try {
+        listener(payload)
+      } catch (err) {
+        this.onListenerError?.(err, event)
+      }
+    }
+    this.emitter.on(event, wrapped)
+    return () => {
+      this.emitter.off(event, wrapped)
+    }
+  }
+
+  /** Subscribes for one event; returns a function that unsubscribes. */
+  once<K extends keyof Events & string>(event: K, listener: (payload: Events[K]) => void): () => void {
+    const off = this.on(event, (p) => {
+      off()
+      listener(p)
+    })
+    return off
+  }
+
+  /** Resolves with the next payload of `event` that passes `filter`. */
+  next<K extends keyof Events & string>(
+    event: K,
+    filter: (payload: Events[K]) => boolean = () => true,
+  ): Promise<Events[K]> {
+    return new Promise((resolve) => {
+      const off = this.on(event, (p) => {
+        if (!filter(p)) return
+        off()
+        resolve(p)
+      })
+    })
+  }
+
+  emit<K extends keyof Events & string>(event: K, payload: Events[K]): void {
+    this.emitter.emit(event, payload)
+  }
+
+  listenerCount<K extends keyof Events & string>(event: K): number {
+    return this.emitter.listenerCount(event)
+  }
+
+  removeAllListeners(): void {
+    this.emitter.removeAllListeners()
+  }
+}
+
+/** Stages a job goes through, as reported in its progress. */
+export const JOB_STAGES = ['probe', 'fetch', 'encode', 'verify', 'deliver'] as const
+
+/**
+ * Progress of a running job, as the processor reports it with `job.progress(obj)` (throttled to ≤ 4/s).
+ * Read back from Redis, so it is validated: anything else arrives as `null`.
+ */
+export const JobProgressSchema = z.object({
+  percent: z.number().min(0).max(100),
+  fps: z.number().min(0).nullable().optional(),
+  speed: z.number().min(0).nullable().optional(),
+  etaSec: z.number().min(0).nullable().optional(),
+  stage: z.string().max(32).optional(),
+})
+export type JobProgress = z.infer<typeof JobProgressSchema>
+
+/** A progress value from Redis as a {@link JobProgress}, or null when it is not one (a bare number counts). */
+export function toJobProgress(value: unknown): JobProgress | null {
+  if (typeof value === 'number' && Number.isFinite(value)) {
+    return { percent: Math.min(100, Math.max(0, value)) }
+  }
+  const r = JobProgressSchema.safeParse(value)
+  return r.success ? r.data : null
+}
+
+/** Events of the transcode queue, seen by every node. */
+export interface QueueEvents {
+  /** A job was added, or went back to waiting (retry, hand-back). */
+  waiting: { jobId: string }
+  /** A node took the job. */
+  active: { jobId: string; node: string }
+  progress: { jobId: string; progress: JobProgress }
+  completed: { jobId: string; result: unknown }
+  /** Final failure (no retries left, discarded, cancelled: reason `cancelled`). */
+  failed: { jobId: string; reason: string }
+  /** Removed by a person (or cancelled while not running). */
+  removed: { jobId: string }
+  /** Its worker stopped renewing the lock; Bull put it back to waiting. */
+  stalled: { jobId: string }
+  /** The whole pool was paused / resumed. */
+  paused: Record<string, never>
+  resumed: Record<string, never>
+  /** A cancel was requested for a running job. */
+  'cancel-requested': { jobId: string }
+  /** State of this process's Redis connection. */
+  connection: { state: ConnectionState; url: string }
+}
+
+/** The bus type the queue emits on. */
+export type QueueEventBus = EventBus<QueueEvents>

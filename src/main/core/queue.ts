@@ -1,0 +1,862 @@
+/**
+ * The ONE module that owns the Bull queue (CONVENTIONS 9): typed job data validated on the way in and on the way
+ * out, de-duplication, priorities that can be changed, pause (this node / the whole pool), cancel across nodes,
+ * hand-back on shutdown, and Bull's global events mapped onto a typed bus.
+ */
+import { hostname } from 'node:os'
+import Bull from 'bull'
+import type Redis from 'ioredis'
+import {
+  InvalidJobError,
+  JobCancelledError,
+  UnrecoverableJobError,
+  UserFacingError,
+  errorMessage,
+} from './errors'
+import { EventBus, toJobProgress, type JobProgress, type QueueEventBus, type QueueEvents } from './events'
+import { logger as rootLogger, type Logger } from './logger'
+import { SCRIPTS, type ScriptName } from './queue/lua'
+import { DEFAULT_REDIS_URL, RedisConnections, describeRedisUrl } from './redis'
+import {
+  JobDataSchema,
+  NodeIdSchema,
+  PRIORITY_VALUES,
+  describeIssues,
+  priorityName,
+  type JobData,
+  type Priority,
+} from '../../shared/spec'
+
+/** States a job can be listed by. */
+export const JOB_STATES = ['waiting', 'active', 'completed', 'failed', 'delayed', 'paused'] as const
+export type JobState = (typeof JOB_STATES)[number]
+
+/** Worker lock settings (Bull `AdvancedSettings`), tuned for long encodes (Bull #1982, #2332). */
+export interface WorkerSettings {
+  /** How long a job's lock lives without renewal (default 60 s). */
+  lockDuration: number
+  /** How often the lock is renewed (default lockDuration / 4). */
+  lockRenewTime: number
+  /** How often active jobs are checked for lost locks (default 30 s). */
+  stalledInterval: number
+  /** How many times a job may stall before it fails (default 2). */
+  maxStalledCount: number
+  /** Wait after an error in the fetch loop before trying again, e.g. while Redis is away (default 2 s). */
+  retryProcessDelay: number
+  /** Seconds a worker blocks waiting for a new job (default 5). */
+  drainDelay: number
+}
+
+export const DEFAULT_WORKER_SETTINGS: WorkerSettings = {
+  lockDuration: 60_000,
+  lockRenewTime: 15_000,
+  stalledInterval: 30_000,
+  maxStalledCount: 2,
+  retryProcessDelay: 2_000,
+  drainDelay: 5,
+}
+
+/** Options of {@link TranscodeQueue}. */
+export interface TranscodeQueueOptions {
+  /** Redis URL; ignored when `connections` is given. Default: the local default URL. */
+  redisUrl?: string
+  /** Shared connections of this process (not closed by `close()`); default: own ones for `url`. */
+  connections?: RedisConnections
+  /** Bull queue name (default `transcode`). */
+  name?: string
+  /** Bull key prefix (default `bullpen`). */
+  prefix?: string
+  /** This node's id, recorded on jobs it runs (default: from the host name). */
+  nodeId?: string
+  /** Attempts per job (default 3). */
+  attempts?: number
+  /** First retry delay; doubles each time (default 5000 ms). */
+  backoffDelayMs?: number
+  /** Completed jobs kept (default 100). */
+  keepCompleted?: number
+  /** Failed jobs kept (default 200). */
+  keepFailed?: number
+  /** Worker lock settings. */
+  worker?: Partial<WorkerSettings>
+  /** How long a cancel request stays visible to a node that missed the message (default 1 h). */
+  cancelTtlMs?: number
+  /** How often a running job checks for a missed cancel request (default 2 s). */
+  cancelPollMs?: number
+  /** Event bus to emit on (default: a new one, `queue.events`). */
+  events?: QueueEventBus
+  logger?: Logger
+}
+
+/** A plain, serialisable view of a job. */
+export interface JobInfo {
+  id: string
+  state: JobState | 'unknown'
+  /** The payload, or null when it does not pass validation (see `invalidReason`). */
+  data: JobData | null
+  invalidReason: string | null
+  priority: Priority
+  progress: JobProgress | null
+  attemptsMade: number
+  attempts: number
+  failedReason: string | null
+  result: unknown
+  /** The node running (or that last ran) the job. */
+  node: string | null
+  createdAt: number
+  processedOn: number | null
+  finishedOn: number | null
+}
+
+/** Job counts per state, and whether the pool / this node is paused. */
+export interface QueueStats {
+  waiting: number
+  active: number
+  completed: number
+  failed: number
+  delayed: number
+  paused: number
+  poolPaused: boolean
+  localPaused: boolean
+}
+
+/** What `cancel()` did. */
+export type CancelOutcome = 'removed' | 'requested' | 'finished' | 'not-found'
+
+/** The handler a worker runs: gets a validated job and a signal that aborts on cancel or hand-back. */
+export type JobHandler<R> = (job: Bull.Job<JobData>, signal: AbortSignal) => Promise<R>
+
+/** Abort reason given to a handler when the job was cancelled. */
+export class CancelRequested extends Error {
+  constructor(readonly jobId: string) {
+    super('cancelled')
+    this.name = 'CancelRequested'
+  }
+}
+
+/** Abort reason given to a handler when its node shuts down and hands the job back. */
+export class HandedBack extends Error {
+  constructor(readonly jobId: string) {
+    super('handed back to the queue')
+    this.name = 'HandedBack'
+  }
+}
+
+interface BusMessage {
+  t: 'cancel' | 'active' | 'removed'
+  jobId: string
+  node?: string
+}
+
+interface Running {
+  controller: AbortController
+  /** Settles when the handler wrapper is done with the job (result, error or hand-back). */
+  done: Promise<void>
+}
+
+const RESERVE_MS = 60_000
+
+/** A default node id from the host name, made safe for {@link NodeIdSchema}. */
+export function defaultNodeId(): string {
+  const h = hostname()
+    .replace(/[^A-Za-z0-9._-]/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '')
+  return (h || 'node').slice(0, 64)
+}
+
+/**
+ * One Bull queue of transcode jobs (default `bullpen:transcode`), with the API the app, the CLI and the processor
+ * use. Every node that shares the Redis makes one.
+ */
+export class TranscodeQueue {
+  readonly name: string
+  readonly prefix: string
+  readonly nodeId: string
+  /** Queue events, as every node sees them. */
+  readonly events: QueueEventBus
+  /** The underlying Bull queue (for Bull Board and tests; use the methods here for everything else). */
+  readonly bull: Bull.Queue<JobData>
+  readonly connections: RedisConnections
+
+  private readonly ownConnections: boolean
+  private readonly log: Logger
+  private readonly attempts: number
+  private readonly backoffDelayMs: number
+  private readonly keepCompleted: number
+  private readonly keepFailed: number
+  private readonly cancelTtlMs: number
+  private readonly cancelPollMs: number
+  private readonly running = new Map<string, Running>()
+  private readonly cancelHandlers = new Set<(jobId: string) => void>()
+  private readonly busChannel: string
+  private readonly readyPromise: Promise<void>
+  private readonly offState: () => void
+  private processing = false
+  private localPaused = false
+  private closing: Promise<void> | undefined
+
+  constructor(options: TranscodeQueueOptions = {}) {
+    this.name = options.name ?? 'transcode'
+    this.prefix = options.prefix ?? 'bullpen'
+    this.nodeId = NodeIdSchema.parse(options.nodeId ?? defaultNodeId())
+    this.log = (options.logger ?? rootLogger).child({
+      queue: `${this.prefix}:${this.name}`,
+      node: this.nodeId,
+    })
+    this.attempts = options.attempts ?? 3
+    this.backoffDelayMs = options.backoffDelayMs ?? 5000
+    this.keepCompleted = options.keepCompleted ?? 100
+    this.keepFailed = options.keepFailed ?? 200
+    this.cancelTtlMs = options.cancelTtlMs ?? 3_600_000
+    this.cancelPollMs = options.cancelPollMs ?? 2000
+    this.events =
+      options.events ??
+      new EventBus<QueueEvents>((err, ev) => this.log.error({ err, ev }, 'event listener threw'))
+    this.ownConnections = options.connections === undefined
+    this.connections = options.connections ?? new RedisConnections(options.redisUrl ?? DEFAULT_REDIS_URL)
+    const settings: WorkerSettings = { ...DEFAULT_WORKER_SETTINGS, ...options.worker }
+    if (options.worker?.lockDuration !== undefined && options.worker.lockRenewTime === undefined) {
+      settings.lockRenewTime = Math.max(1, Math.floor(settings.lockDuration / 4))
+    }
+    this.bull = new Bull<JobData>(this.name, {
+      prefix: this.prefix,
+      createClient: (kind) => this.connections.createClient(kind),
+      settings,
+    })
+    this.busChannel = this.key('bp:events')
+
+    // Every queue has an error listener: Bull emits errors (lost connections, lock renewals) it cannot throw.
+    this.bull.on('error', (err: unknown) => {
+      const msg = errorMessage(err)
+      // Closing cuts the blocking connection; Bull then reports it once more.
+      if (this.closing && /Connection is closed|Missing lock/i.test(msg)) return
+      this.log.warn({ err: msg }, 'queue error')
+    })
+    this.bull.on('lock-extension-failed', (job: Bull.Job, err: unknown) => {
+      this.log.warn({ jobId: job.id, err: errorMessage(err) }, 'could not renew a job lock')
+    })
+    const client = this.connections.client
+    for (const [name, def] of Object.entries(SCRIPTS)) {
+      client.defineCommand(name, { numberOfKeys: def.numberOfKeys, lua: def.lua })
+    }
+    this.offState = this.connections.onState((state) =>
+      this.events.emit('connection', { state, url: describeRedisUrl(this.connections.url) }),
+    )
+    this.mapGlobalEvents()
+    this.readyPromise = this.init()
+    this.readyPromise.catch(() => undefined)
+  }
+
+  /** Resolves when the queue is connected and listening. */
+  async ready(): Promise<void> {
+    await this.readyPromise
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Adding and reading
+
+  /**
+   * Queues a job, unless the same `dedupeKey` is already waiting, delayed, paused or active: then it returns that
+   * job's id with `duplicate: true`. The check and the add are atomic across nodes.
+   * @throws InvalidJobError when `data` does not pass {@link JobDataSchema}.
+   */
+  async add(data: JobData): Promise<{ id: string; duplicate: boolean }> {
+    const parsed = JobDataSchema.safeParse(data)
+    if (!parsed.success) {
+      const file = (data as { input?: { path?: unknown } } | undefined)?.input?.path
+      throw new InvalidJobError(
+        `cannot queue ${typeof file === 'string' ? file : 'the job'}: ${describeIssues(parsed.error)}`,
+      )
+    }
+    const d = parsed.data
+    await this.ready()
+    const dk = this.dedupeKey(d.dedupeKey)
+    const [claimed, id] = await this.lua<[number, string]>(
+      'bpDedupeClaim',
+      [dk, this.key('id'), this.key('completed'), this.key('failed')],
+      [this.key(''), RESERVE_MS],
+    )
+    if (claimed !== 1) return { id: String(id), duplicate: true }
+    try {
+      await this.bull.add(d, {
+        jobId: id,
+        priority: PRIORITY_VALUES[d.priority],
+        attempts: this.attempts,
+        backoff: { type: 'exponential', delay: this.backoffDelayMs },
+        removeOnComplete: this.keepCompleted,
+        removeOnFail: this.keepFailed,
+      })
+    } catch (err) {
+      await this.lua('bpDedupeRelease', [dk], [id]).catch(() => undefined)
+      throw err
+    }
+    await this.lua('bpDedupeConfirm', [dk], [id])
+    return { id: String(id), duplicate: false }
+  }
+
+  /** A job's snapshot, or null when there is no such job. */
+  async get(id: string): Promise<JobInfo | null> {
+    await this.ready()
+    const job = await this.bull.getJob(id)
+    if (!job) return null
+    const [state, [node]] = await Promise.all([job.getState(), this.nodesOf([id])])
+    return this.info(job, isJobState(state) ? state : 'unknown', node)
+  }
+
+  /** Raw Bull job (for the processor and Bull Board); prefer {@link get}. */
+  async getBullJob(id: string): Promise<Bull.Job<JobData> | null> {
+    await this.ready()
+    return this.bull.getJob(id)
+  }
+
+  /**
+   * A page of jobs in one state. Waiting, paused and delayed jobs come in the order they will run; active ones
+   * oldest first; completed and failed ones newest first.
+   */
+  async list(
+    state: JobState,
+    page: { offset?: number; limit?: number } = {},
+  ): Promise<{ total: number; items: JobInfo[] }> {
+    await this.ready()
+    const offset = Math.max(0, Math.floor(page.offset ?? 0))
+    const limit = Math.max(1, Math.min(1000, Math.floor(page.limit ?? 50)))
+    const asc = state !== 'completed' && state !== 'failed'
+    const [total, jobs] = await Promise.all([
+      this.bull.getJobCountByTypes([state]),
+      this.bull.getJobs([state], offset, offset + limit - 1, asc),
+    ])
+    const found = jobs.filter((j): j is Bull.Job<JobData> => j != null)
+    const nodes = await this.nodesOf(found.map((j) => String(j.id)))
+    return { total, items: found.map((j, i) => this.info(j, state, nodes[i])) }
+  }
+
+  /** Counts per state, and whether the pool / this node is paused. */
+  async stats(): Promise<QueueStats> {
+    await this.ready()
+    const [counts, poolPaused] = await Promise.all([this.bull.getJobCounts(), this.bull.isPaused(false)])
+    const c = counts as Bull.JobCounts & { paused?: number }
+    return {
+      waiting: c.waiting,
+      active: c.active,
+      completed: c.completed,
+      failed: c.failed,
+      delayed: c.delayed,
+      paused: c.paused ?? 0,
+      poolPaused,
+      localPaused: this.localPaused,
+    }
+  }
+
+  /** The job's log lines (`job.log()`), oldest first. */
+  async logs(id: string, limit = 200): Promise<string[]> {
+    await this.ready()
+    const { logs } = await this.bull.getJobLogs(id, -limit, -1)
+    return logs
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Changing jobs
+
+  /**
+   * Removes a job that is not running (waiting, delayed, paused, completed, failed) and frees its file for
+   * queueing again.
+   * @throws UserFacingError when the job is active (cancel it first) or does not exist.
+   */
+  async remove(id: string): Promise<void> {
+    await this.ready()
+    const job = await this.bull.getJob(id)
+    if (!job) throw new UserFacingError(`job ${id} does not exist`)
+    const state = await job.getState()
+    if (state === 'active') throw new UserFacingError(`job ${id} is active; cancel it first`)
+    try {
+      await job.remove()
+    } catch (err) {
+      throw new UserFacingError(`job ${id} could not be removed (it is running?): ${errorMessage(err)}`)
+    }
+    const dk = this.dedupeKeyOf(job.data)
+    if (dk) await this.lua('bpDedupeRelease', [dk], [id])
+    await this.publish({ t: 'removed', jobId: id })
+  }
+
+  /**
+   * Puts a failed job back to waiting, at its priority's place, with its attempts reset.
+   * @throws UserFacingError when the job is not failed, or a newer copy of the same file is queued.
+   */
+  async retry(id: string): Promise<void> {
+    await this.ready()
+    const job = await this.bull.getJob(id)
+    if (!job) throw new UserFacingError(`job ${id} does not exist`)
+    const dk = this.dedupeKeyOf(job.data)
+    if (!dk) throw new UserFacingError(`job ${id} has an invalid payload and cannot be retried`)
+    const jobKey = this.key(id)
+    const [code, owner] = await this.lua<[number, string?]>(
+      'bpRetry',
+      [
+        this.key('failed'),
+        this.key('wait'),
+        this.key('paused'),
+        this.key('meta-paused'),
+        this.key('priority'),
+        jobKey,
+        dk,
+        this.key('completed'),
+        this.cancelKey(id),
+      ],
+      [id, this.key(''), Date.now(), this.waitingChannel()],
+    )
+    if (code === 1) return
+    if (code === -4)
+      throw new UserFacingError(`job ${id} cannot be retried: the same file is queued as job ${owner ?? '?'}`)
+    if (code === -1) throw new UserFacingError(`job ${id} does not exist`)
+    throw new UserFacingError(`job ${id} is ${await job.getState()}; only failed jobs can be retried`)
+  }
+
+  /**
+   * Changes the priority of a waiting (or paused) job, atomically: its place in the list changes at once.
+   * @throws UserFacingError when the job is not waiting (e.g. "job 12 is active; only waiting jobs can be
+   * reprioritised").
+   */
+  async setPriority(id: string, priority: Priority): Promise<void> {
+    await this.reprioritise(id, PRIORITY_VALUES[priority], false)
+  }
+
+  /** Makes a waiting job the next one taken: priority high, first among the high ones. */
+  async moveToTop(id: string): Promise<void> {
+    await this.reprioritise(id, PRIORITY_VALUES.high, true)
+  }
+
+  /**
+   * Cancels a job. Waiting, delayed or paused: removed. Active: a cancel request goes to every node (a message,
+   * and a key that a node that missed it sees when it checks); the node running it aborts it, and the job fails
+   * with reason `cancelled`, without retries. Completed or failed: nothing to do.
+   */
+  async cancel(id: string): Promise<CancelOutcome> {
+    await this.ready()
+    const job = await this.bull.getJob(id)
+    const dk = (job && this.dedupeKeyOf(job.data)) ?? this.key('bp:dedupe:-')
+    const code = await this.lua<number>(
+      'bpCancel',
+      [
+        this.key('wait'),
+        this.key('paused'),
+        this.key('delayed'),
+        this.key('priority'),
+        this.key(id),
+        this.key('completed'),
+        this.key('failed'),
+        this.cancelKey(id),
+        dk,
+      ],
+      [
+        id,
+        this.cancelTtlMs,
+        this.busChannel,
+        JSON.stringify({ t: 'cancel', jobId: id } satisfies BusMessage),
+        JSON.stringify({ t: 'removed', jobId: id } satisfies BusMessage),
+      ],
+    )
+    const outcomes: Record<number, CancelOutcome> = {
+      0: 'not-found',
+      1: 'removed',
+      2: 'requested',
+      3: 'finished',
+    }
+    return outcomes[code] ?? 'not-found'
+  }
+
+  /** True when a cancel was requested for the job (and has not expired). */
+  async isCancelRequested(id: string): Promise<boolean> {
+    return (await this.connections.client.exists(this.cancelKey(id))) === 1
+  }
+
+  /** Calls `handler(jobId)` for every cancel request this node receives; returns the unsubscribe function. */
+  onCancelRequest(handler: (jobId: string) => void): () => void {
+    this.cancelHandlers.add(handler)
+    return () => this.cancelHandlers.delete(handler)
+  }
+
+  /** Removes completed and failed jobs older than `graceMs`. */
+  async clean(graceMs: number): Promise<{ completed: number; failed: number }> {
+    await this.ready()
+    const [completed, failed] = await Promise.all([
+      this.bull.clean(graceMs, 'completed'),
+      this.bull.clean(graceMs, 'failed'),
+    ])
+    return { completed: completed.length, failed: failed.length }
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Pausing
+
+  /** This node's worker stops taking jobs (running ones go on). Other nodes are not affected. */
+  async pauseLocal(): Promise<void> {
+    await this.ready()
+    this.localPaused = true
+    // doNotWaitActive: return at once; running encodes may take hours.
+    await this.bull.pause(true, true)
+  }
+
+  /** This node's worker takes jobs again. */
+  async resumeLocal(): Promise<void> {
+    await this.ready()
+    this.localPaused = false
+    await this.bull.resume(true)
+  }
+
+  /** The whole pool stops taking jobs (every node); running ones go on. */
+  async pausePool(): Promise<void> {
+    await this.ready()
+    await this.bull.pause(false)
+  }
+
+  /** The whole pool takes jobs again. */
+  async resumePool(): Promise<void> {
+    await this.ready()
+    await this.bull.resume(false)
+  }
+
+  async isPoolPaused(): Promise<boolean> {
+    await this.ready()
+    return this.bull.isPaused(false)
+  }
+
+  isLocalPaused(): boolean {
+    return this.localPaused
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Worker side
+
+  /**
+   * Starts this node's worker: up to `concurrency` jobs at once. The handler only ever sees a job whose payload
+   * passed {@link JobDataSchema} (an invalid one fails at once with {@link InvalidJobError}, without retries).
+   * Errors that are {@link UnrecoverableJobError}s are not retried. On cancel the signal aborts and the job fails
+   * as `cancelled` (not retried); on hand-back it aborts and the job goes back to waiting.
+   */
+  async process<R>(concurrency: number, handler: JobHandler<R>): Promise<void> {
+    if (this.processing) throw new Error('process() was already called on this queue')
+    if (!Number.isInteger(concurrency) || concurrency < 1)
+      throw new Error('concurrency must be a positive integer')
+    this.processing = true
+    await this.ready()
+    // Bull's process() resolves only when the queue closes, so it is not awaited.
+    this.bull
+      .process(concurrency, (job: Bull.Job<JobData>) => this.runJob(job, handler))
+      .catch((err: unknown) => {
+        if (!this.closing) this.log.error({ err: errorMessage(err) }, 'worker stopped')
+      })
+  }
+
+  /** Ids of the jobs this node is running. */
+  runningJobs(): string[] {
+    return [...this.running.keys()]
+  }
+
+  /** This node stops taking new jobs (running ones go on). */
+  async stopTaking(): Promise<void> {
+    if (this.localPaused) return
+    await this.pauseLocal()
+  }
+
+  /**
+   * Shuts down: stops taking jobs, then either waits for running jobs (graceful, up to `graceMs`) or hands them
+   * back (`handBack`: their handlers are aborted and the jobs go back to waiting at once, no attempt counted).
+   * Jobs still running after `graceMs` are handed back. Closes the queue, then its own connections.
+   */
+  async close(options: { handBack?: boolean; graceMs?: number } = {}): Promise<void> {
+    this.closing ??= this.doClose(options)
+    return this.closing
+  }
+
+  /**
+   * Deletes the whole queue from Redis (every job, and Bullpen's own keys). For tests and "reset everything".
+   */
+  async obliterate(): Promise<void> {
+    await this.ready()
+    await this.bull.obliterate({ force: true })
+    const client = this.connections.client
+    let cursor = '0'
+    do {
+      const [next, keys] = await client.scan(cursor, 'MATCH', `${this.key('bp:')}*`, 'COUNT', 500)
+      cursor = next
+      if (keys.length > 0) await client.del(...keys)
+    } while (cursor !== '0')
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Private
+
+  private key(suffix: string): string {
+    return `${this.prefix}:${this.name}:${suffix}`
+  }
+
+  private dedupeKey(dedupe: string): string {
+    return this.key(`bp:dedupe:${dedupe}`)
+  }
+
+  private cancelKey(id: string): string {
+    return this.key(`bp:cancel:${id}`)
+  }
+
+  /** Bull's waiting channel (`<wait>ing@<token>`), so that `global:waiting` fires on every node. */
+  private waitingChannel(): string {
+    return `${this.key('wait')}ing@bullpen`
+  }
+
+  private dedupeKeyOf(data: unknown): string | undefined {
+    const r = JobDataSchema.shape.dedupeKey.safeParse((data as { dedupeKey?: unknown } | null)?.dedupeKey)
+    return r.success ? this.dedupeKey(r.data) : undefined
+  }
+
+  private async lua<T = unknown>(name: ScriptName, keys: string[], args: (string | number)[]): Promise<T> {
+    const client = this.connections.client as unknown as Record<
+      ScriptName,
+      (...a: (string | number)[]) => Promise<unknown>
+    >
+    return (await client[name](...keys, ...args)) as T
+  }
+
+  private async publish(message: BusMessage): Promise<void> {
+    await this.connections.client.publish(this.busChannel, JSON.stringify(message))
+  }
+
+  private async init(): Promise<void> {
+    await this.bull.isReady()
+    const sub: Redis = this.connections.subscriber
+    sub.on('message', this.onBusMessage)
+    await sub.subscribe(this.busChannel)
+  }
+
+  private readonly onBusMessage = (channel: string, text: string): void => {
+    if (channel !== this.busChannel) return
+    let m: BusMessage
+    try {
+      m = JSON.parse(text) as BusMessage
+    } catch {
+      return
+    }
+    if (typeof m.jobId !== 'string') return
+    if (m.t === 'active') this.events.emit('active', { jobId: m.jobId, node: String(m.node ?? '') })
+    else if (m.t === 'removed') this.events.emit('removed', { jobId: m.jobId })
+    else if (m.t === 'cancel') {
+      this.events.emit('cancel-requested', { jobId: m.jobId })
+      this.running.get(m.jobId)?.controller.abort(new CancelRequested(m.jobId))
+      for (const h of this.cancelHandlers) {
+        try {
+          h(m.jobId)
+        } catch (err) {
+          this.log.error({ err: errorMessage(err) }, 'cancel handler threw')
+        }
+      }
+    }
+  }
+
+  private mapGlobalEvents(): void {
+    const q = this.bull
+    const id = (v: unknown): string => String(v)
+    q.on('global:waiting', (jobId: unknown) => this.events.emit('waiting', { jobId: id(jobId) }))
+    q.on('global:progress', (jobId: unknown, progress: unknown) => {
+      const p = toJobProgress(progress)
+      if (p) this.events.emit('progress', { jobId: id(jobId), progress: p })
+    })
+    q.on('global:completed', (jobId: unknown, result: unknown) => {
+      let value: unknown = result
+      if (typeof result === 'string') {
+        try {
+          value = JSON.parse(result)
+        } catch {
+          value = result
+        }
+      }
+      this.events.emit('completed', { jobId: id(jobId), result: value })
+    })
+    q.on('global:failed', (jobId: unknown, reason: unknown) =>
+      this.events.emit('failed', { jobId: id(jobId), reason: String(reason) }),
+    )
+    q.on('global:stalled', (jobId: unknown) => this.events.emit('stalled', { jobId: id(jobId) }))
+    q.on('global:paused', () => this.events.emit('paused', {}))
+    q.on('global:resumed', () => this.events.emit('resumed', {}))
+  }
+
+  /** The node recorded on each job (Bull does not read our `bpNode` field back). */
+  private async nodesOf(ids: string[]): Promise<(string | null)[]> {
+    if (ids.length === 0) return []
+    const pipe = this.connections.client.pipeline()
+    for (const id of ids) pipe.hget(this.key(id), 'bpNode')
+    const res = (await pipe.exec()) ?? []
+    return ids.map((_, i) => {
+      const v = res[i]?.[1]
+      return typeof v === 'string' ? v : null
+    })
+  }
+
+  private info(
+    job: Bull.Job<JobData>,
+    state: JobState | 'unknown',
+    node: string | null | undefined,
+  ): JobInfo {
+    const parsed = JobDataSchema.safeParse(job.data)
+    const raw = job as unknown as {
+      attemptsMade?: number
+      finishedOn?: number | null
+      processedOn?: number | null
+    }
+    return {
+      id: String(job.id),
+      state,
+      data: parsed.success ? parsed.data : null,
+      invalidReason: parsed.success ? null : describeIssues(parsed.error),
+      priority: priorityName(job.opts.priority),
+      progress: toJobProgress(job.progress()),
+      attemptsMade: raw.attemptsMade ?? 0,
+      attempts: job.opts.attempts ?? 1,
+      failedReason: job.failedReason ?? null,
+      result: job.returnvalue ?? null,
+      node: node ?? null,
+      createdAt: job.timestamp,
+      processedOn: raw.processedOn ?? null,
+      finishedOn: raw.finishedOn ?? null,
+    }
+  }
+
+  private async reprioritise(id: string, value: number, top: boolean): Promise<void> {
+    await this.ready()
+    const code = await this.lua<number>(
+      'bpSetPriority',
+      [this.key('wait'), this.key('paused'), this.key('priority'), this.key(id)],
+      [id, value, this.key(''), top ? 'top' : ''],
+    )
+    if (code === 1) return
+    if (code === -1) throw new UserFacingError(`job ${id} does not exist`)
+    const job = await this.bull.getJob(id)
+    const state = job ? await job.getState() : 'gone'
+    throw new UserFacingError(`job ${id} is ${state}; only waiting jobs can be reprioritised`)
+  }
+
+  private async runJob<R>(job: Bull.Job<JobData>, handler: JobHandler<R>): Promise<R> {
+    const id = String(job.id)
+    const parsed = JobDataSchema.safeParse(job.data)
+    if (!parsed.success) {
+      await job.discard()
+      throw new InvalidJobError(`job ${id} has an invalid payload: ${describeIssues(parsed.error)}`)
+    }
+    job.data = parsed.data
+
+    const controller = new AbortController()
+    let finish!: () => void
+    const done = new Promise<void>((r) => (finish = r))
+    this.running.set(id, { controller, done })
+    const aborted = new Promise<never>((_, reject) => {
+      controller.signal.addEventListener('abort', () => reject(controller.signal.reason as Error), {
+        once: true,
+      })
+    })
+    aborted.catch(() => undefined)
+    let poll: NodeJS.Timeout | undefined
+    const checkCancel = async (): Promise<void> => {
+      if (!controller.signal.aborted && (await this.isCancelRequested(id))) {
+        controller.abort(new CancelRequested(id))
+      }
+    }
+    try {
+      await this.lua(
+        'bpMarkActive',
+        [this.key(id)],
+        [
+          this.nodeId,
+          this.busChannel,
+          JSON.stringify({ t: 'active', jobId: id, node: this.nodeId } satisfies BusMessage),
+        ],
+      )
+      await checkCancel()
+      poll = setInterval(() => {
+        checkCancel().catch(() => undefined)
+      }, this.cancelPollMs)
+      return await Promise.race([
+        controller.signal.aborted ? aborted : handler(job, controller.signal),
+        aborted,
+      ])
+    } catch (err) {
+      const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined
+      if (reason instanceof HandedBack) {
+        // The job is already back in the waiting list; settling would make Bull count a failed attempt, so the
+        // Bull promise is left pending and the queue is closed without waiting for it.
+        return new Promise<R>(() => undefined)
+      }
+      if (reason instanceof CancelRequested || err instanceof JobCancelledError) {
+        await job.discard()
+        await this.connections.client.del(this.cancelKey(id)).catch(() => 0)
+        throw new JobCancelledError()
+      }
+      if (err instanceof UnrecoverableJobError) await job.discard()
+      throw err instanceof Error ? err : new Error(errorMessage(err))
+    } finally {
+      if (poll) clearInterval(poll)
+      this.running.delete(id)
+      finish()
+    }
+  }
+
+  private async handBack(id: string): Promise<void> {
+    const token = (this.bull as unknown as { token: string }).token
+    const code = await this.lua<number>(
+      'bpHandBack',
+      [
+        this.key('active'),
+        this.key('wait'),
+        this.key('paused'),
+        this.key('meta-paused'),
+        this.key('priority'),
+        this.key(id),
+        this.key('stalled'),
+      ],
+      [id, token, this.key(''), this.waitingChannel()],
+    )
+    if (code !== 1) this.log.warn({ jobId: id, code }, 'could not hand the job back (lock lost?)')
+  }
+
+  private async doClose(options: { handBack?: boolean; graceMs?: number }): Promise<void> {
+    const graceMs = options.handBack ? 0 : (options.graceMs ?? Infinity)
+    try {
+      await this.readyPromise.catch(() => undefined)
+      if (this.processing) {
+        this.localPaused = true
+        await this.bull.pause(true, true).catch(() => undefined)
+      }
+      let left = [...this.running.entries()]
+      if (left.length > 0 && graceMs > 0) {
+        const all = Promise.all(left.map(([, r]) => r.done))
+        if (Number.isFinite(graceMs)) {
+          let t: NodeJS.Timeout | undefined
+          await Promise.race([all, new Promise((r) => (t = setTimeout(r, graceMs)))])
+          clearTimeout(t)
+        } else {
+          await all
+        }
+        left = [...this.running.entries()]
+      }
+      if (left.length > 0) {
+        // Hand back first (while the lock is ours), then abort the handlers.
+        await Promise.all(
+          left.map(([id]) => this.handBack(id).catch((err: unknown) => this.log.warn({ err }))),
+        )
+        for (const [id, r] of left) r.controller.abort(new HandedBack(id))
+        await this.bull.close(true)
+      } else {
+        await this.bull.close()
+      }
+    } finally {
+      this.offState()
+      try {
+        this.connections.subscriber.off('message', this.onBusMessage)
+        if (this.ownConnections) await this.connections.close()
+        else await this.connections.subscriber.unsubscribe(this.busChannel)
+      } catch (err) {
+        this.log.debug({ err: errorMessage(err) }, 'closing connections')
+      }
+    }
+  }
+}
+
+function isJobState(s: string): s is JobState {
+  return (JOB_STATES as readonly string[]).includes(s)
+}
