@@ -1,2 +1,63 @@
-// Placeholder until the desktop-app issue: the preload will expose exactly the AppApi.
-export {}
+/**
+ * Exposes exactly the `BullpenBridge` to the renderer as `window.bullpen` (contextIsolation + sandbox): the AppApi
+ * methods over IPC, `on` with an unsubscribe, real paths of dropped files, and the native file dialog. Nothing else
+ * of Electron or Node reaches the page.
+ */
+import { contextBridge, webUtils } from 'electron'
+import {
+  APP_EVENT_NAMES,
+  APP_METHOD_NAMES,
+  type AppApi,
+  type AppEventName,
+  type BullpenBridge,
+  type Subscribe,
+} from '../shared/api'
+import { methodChannel, PICK_FILES_CHANNEL } from './channels'
+import { invoke, onEvent } from './ipc'
+
+const EVENTS: ReadonlySet<string> = new Set(APP_EVENT_NAMES)
+const listeners = new Map<AppEventName, Set<(payload: never) => void>>()
+let detach: (() => void) | null = null
+
+function dispatch(name: string, payload: unknown): void {
+  if (!EVENTS.has(name)) return
+  for (const fn of [...(listeners.get(name as AppEventName) ?? [])]) fn(payload as never)
+}
+
+const on: Subscribe = (event, listener) => {
+  // One IPC listener for all subscriptions, attached while anyone listens.
+  detach ??= onEvent(dispatch)
+  let set = listeners.get(event)
+  if (!set) {
+    set = new Set()
+    listeners.set(event, set)
+  }
+  const fn = listener as (payload: never) => void
+  set.add(fn)
+  return () => {
+    set.delete(fn)
+    if ([...listeners.values()].every((s) => s.size === 0)) {
+      detach?.()
+      detach = null
+    }
+  }
+}
+
+const methods = Object.fromEntries(
+  APP_METHOD_NAMES.map((name) => [name, (...args: unknown[]) => invoke(methodChannel(name), args)]),
+) as unknown as AppApi
+
+const bridge: BullpenBridge = {
+  ...methods,
+  on,
+  kind: 'electron',
+  pathsForFiles(files: File[]): Promise<string[]> {
+    // Electron 32+ removed File.path; webUtils gives the real path of a dropped or picked file.
+    return Promise.resolve(files.map((f) => webUtils.getPathForFile(f)).filter((p) => p !== ''))
+  },
+  async pickFiles(): Promise<string[] | null> {
+    return (await invoke(PICK_FILES_CHANNEL, [])) as string[]
+  },
+}
+
+contextBridge.exposeInMainWorld('bullpen', bridge)
