@@ -25,7 +25,7 @@ export function JobList(): React.JSX.Element {
     getScrollElement: () => scrollRef.current,
     estimateSize: () => ROW_HEIGHT,
     overscan: 8,
-    // jsdom and the first frame have no layout: assume a window's worth of rows.
+    // Before the scroll element is measured (first render), assume a window's worth of rows.
     initialRect: { width: 1000, height: 640 },
   })
   const items = virtualizer.getVirtualItems()
