@@ -229,7 +229,10 @@ export class TranscodeQueue {
       const msg = errorMessage(err)
       // Closing cuts the blocking connection; Bull then reports it once more.
       if (this.closing && /Connection is closed|Missing lock/i.test(msg)) return
-      this.log.warn({ err: msg }, 'queue error')
+      // Connection errors are already logged (once per outage) by the connection itself.
+      const code = (err as { code?: unknown } | null)?.code
+      const connection = typeof code === 'string' && /^E[A-Z]+$/.test(code)
+      this.log[connection ? 'debug' : 'warn']({ err: msg }, 'queue error')
     })
     this.bull.on('lock-extension-failed', (job: Bull.Job, err: unknown) => {
       this.log.warn({ jobId: job.id, err: errorMessage(err) }, 'could not renew a job lock')

@@ -215,8 +215,13 @@ export class RedisConnections {
   private make(kind: ConnectionKind): Redis {
     const c = new Redis(redisOptions(this.url, kind))
     // Every connection gets an error listener: ioredis would otherwise log "Unhandled error event" (or crash).
+    // While Redis is away each reconnect attempt fails again: warn once per outage, the rest at debug level.
+    let quiet = false
+    c.on('ready', () => (quiet = false))
     c.on('error', (err: unknown) => {
-      if (!this.closed) this.log.warn({ kind, err: errorMessage(err) }, 'redis connection error')
+      if (this.closed) return
+      this.log[quiet ? 'debug' : 'warn']({ kind, err: errorMessage(err) }, 'redis connection error')
+      quiet = true
     })
     return c
   }
@@ -229,8 +234,11 @@ export class RedisConnections {
       else this.log.warn(`redis ${s}`)
       for (const l of this.stateListeners) l(s)
     }
+    // ready → down (lost) → reconnecting (until it answers again) → ready; failed attempts do not flap the state.
     c.on('ready', () => set('ready'))
-    c.on('close', () => set('down'))
+    c.on('close', () => {
+      if (this.lastState === 'ready') set('down')
+    })
     c.on('reconnecting', () => set('reconnecting'))
     c.on('end', () => set('down'))
   }

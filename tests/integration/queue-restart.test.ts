@@ -1,0 +1,86 @@
+/**
+ * Redis dies (SIGKILL) in the middle of a batch and comes back on the same data: the worker must reconnect by
+ * itself and finish every job (Bull #2417 reports workers that silently stop after a reconnect).
+ */
+import { createHash } from 'node:crypto'
+import { afterAll, describe, expect, it } from 'vitest'
+import type { ConnectionState } from '../../src/main/core/redis'
+import { TranscodeQueue } from '../../src/main/core/queue'
+import { JOB_DATA_VERSION, type JobData } from '../../src/shared/spec'
+import { startRedisServer, uniquePrefix, waitFor, type RedisServerHandle } from '../helpers/redis'
+
+function jobData(i: number): JobData {
+  const path = `/media/in/restart-${i}.mp4`
+  return {
+    v: JOB_DATA_VERSION,
+    input: { path, size: 1000, mtimeMs: 1_700_000_000_000 },
+    outputDir: '/media/out',
+    spec: { format: 'mp4', subtitles: 'keep' },
+    priority: 'normal',
+    origin: 'node-a',
+    summary: { durationSec: 10, hasVideo: true, hasAudio: true, width: 640, height: 360 },
+    dedupeKey: createHash('sha256').update(path).digest('hex').slice(0, 32),
+    createdAt: Date.now(),
+  }
+}
+
+const cleanups: (() => Promise<void>)[] = []
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c().catch(() => undefined)
+})
+
+describe('Redis restart', () => {
+  // 1.5 s: locks survive the outage. 5 s: they expire meanwhile, and the stalled-job check must bring the jobs back.
+  it.each([1500, 5000])(
+    'after %i ms down the worker reconnects by itself; every job completes, none lost',
+    async (downMs) => {
+      // appendfsync always: this test is about the worker coming back, not about the last second AOF may lose.
+      const redis: RedisServerHandle = await startRedisServer({ appendfsync: 'always' })
+      cleanups.push(() => redis.stop())
+      const queueOptions = {
+        redisUrl: redis.url,
+        prefix: uniquePrefix('restart'),
+        worker: { lockDuration: 3000, stalledInterval: 1000, retryProcessDelay: 300, drainDelay: 1 },
+      }
+      const q = new TranscodeQueue(queueOptions)
+      cleanups.push(() => q.close({ handBack: true }))
+      const states: ConnectionState[] = []
+      q.events.on('connection', ({ state }) => states.push(state))
+
+      const N = 24
+      const ids: string[] = []
+      for (let i = 0; i < N; i++) ids.push((await q.add(jobData(i))).id)
+      const runs = new Map<string, number>()
+      await q.process(2, async (job) => {
+        runs.set(String(job.id), (runs.get(String(job.id)) ?? 0) + 1)
+        await new Promise((r) => setTimeout(r, 150))
+        return { ok: job.id }
+      })
+      const completedCount = async (): Promise<number> => (await q.stats()).completed
+      await waitFor(async () => (await completedCount()) >= 5, 'five completions before the crash')
+
+      await redis.kill('SIGKILL')
+      const doneAtCrash = runs.size
+      expect(doneAtCrash).toBeLessThan(N)
+      await new Promise((r) => setTimeout(r, downMs))
+      await redis.restart()
+
+      await waitFor(
+        async () => (await completedCount()) === N,
+        `all ${N} jobs to complete after the restart`,
+        60_000,
+        200,
+      ).catch(async (err: unknown) => {
+        throw new Error(`${String(err)}; stats ${JSON.stringify(await q.stats())}\n${await redis.logTail()}`)
+      })
+      const completed = await q.list('completed', { limit: 100 })
+      expect(completed.items.map((j) => j.id).sort()).toEqual([...ids].sort())
+      expect(await q.stats()).toMatchObject({ waiting: 0, active: 0, failed: 0, delayed: 0 })
+      expect(states.slice(-3)).toEqual(['down', 'reconnecting', 'ready'])
+      // The worker kept going after the restart: jobs ran after it, not only the ones in flight at the crash.
+      expect(runs.size).toBe(N)
+
+      await q.obliterate()
+    },
+  )
+})
