@@ -91,7 +91,8 @@ export function createProgressTracker(durationSec: number | null): ProgressTrack
     snap = {
       percent,
       outTimeSec,
-      fps: fps !== null && (frame ?? 0) > 0 ? fps : null,
+      // ffmpeg prints fps=0.00 until it has measured a rate: that is "unknown", not zero.
+      fps: fps !== null && fps > 0 ? fps : null,
       speed,
       etaSec,
       frame: frame ?? null,
