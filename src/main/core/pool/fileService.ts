@@ -1,0 +1,385 @@
+/**
+ * The file service of an origin node: an HTTP server that lets the worker of one of this node's queued jobs read
+ * that job's input and hand back its output — and nothing else.
+ *
+ * - `GET /jobs/:id/input` — the input file, with `Range` (resume), `X-Checksum-SHA256` of the whole file.
+ * - `PUT /jobs/:id/output` — the output, streamed to a temp file in the job's output folder, checked against
+ *   `X-Checksum-SHA256` and `Content-Length`, then committed without overwriting anything (" (1)" names, never over
+ *   the input). Idempotent per job: a second upload of a job already delivered returns the first output.
+ *
+ * Every request needs `Authorization: Bearer <token>` where the token is the job's HMAC (see tokens.ts), recomputed
+ * over the job's current payload. Anything else — no or a wrong token, another job's token, an unknown or finished
+ * job, a job of another origin, an invalid payload, a path that is not exactly one of the two above (traversal,
+ * encoded dots, query strings) — gets 403 with an empty body.
+ *
+ * Binds 127.0.0.1 by default; see docs/pooling.md for exposing it on a LAN.
+ */
+import { createHash } from 'node:crypto'
+import { createReadStream, createWriteStream } from 'node:fs'
+import { open, readdir, rm, stat } from 'node:fs/promises'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
+import { hostname } from 'node:os'
+import { join } from 'node:path'
+import { pipeline } from 'node:stream/promises'
+import type Redis from 'ioredis'
+import { type JobData, JobDataSchema } from '../../../shared/spec'
+import { errorMessage } from '../errors'
+import { commitOutput, planOutput, tempPathFor } from '../ffmpeg/output'
+import { logger as rootLogger, type Logger } from '../logger'
+import { JOB_ID_PATTERN, jobToken, tokensEqual } from './tokens'
+
+/** States in which a job's files may be transferred. */
+const SERVABLE_STATES = new Set(['active', 'waiting', 'delayed', 'paused'])
+
+/** What the file service needs to know about a job (from the queue). */
+export interface JobLookup {
+  /** Bull state name (`active`, `waiting`, `completed`, …). */
+  state: string
+  /** The raw payload: validated here. */
+  data: unknown
+}
+
+/** What an accepted upload became. */
+export interface DeliveredOutput {
+  path: string
+  size: number
+  sha256: string
+  /** True when this job had already been delivered and the earlier output was kept. */
+  duplicate: boolean
+}
+
+export interface FileServiceOptions {
+  nodeId: string
+  secret: Buffer
+  /** The job and its state by id, or null when there is no such job. */
+  lookupJob(id: string): Promise<JobLookup | null>
+  /** Where delivered outputs are remembered (idempotent uploads). */
+  redis: Redis
+  keyPrefix: string
+  /** Bind address; default 127.0.0.1. */
+  bind?: string
+  /** Port; default 0 (any free one). */
+  port?: number
+  /** Host other nodes use; default the bind address (this host's name when binding every interface). */
+  advertiseHost?: string
+  /** Idle time after which a silent connection is dropped. */
+  idleTimeoutMs?: number
+  /** Called when an output has been committed (not for duplicates). */
+  onDelivered?(jobId: string, output: DeliveredOutput): void
+  logger?: Logger
+}
+
+/** Checksum header of both directions. */
+export const CHECKSUM_HEADER = 'x-checksum-sha256'
+
+const ROUTE = /^\/jobs\/([A-Za-z0-9_:-]{1,128})\/(input|output)$/
+
+/** sha256 (hex) of a whole file. */
+export async function sha256File(file: string, signal?: AbortSignal): Promise<string> {
+  const h = createHash('sha256')
+  await pipeline(createReadStream(file), h, ...(signal ? [{ signal }] : []))
+  return h.digest('hex')
+}
+
+/** Parses a single `bytes=a-b` / `bytes=a-` range against a size; undefined when absent, null when unsatisfiable. */
+export function parseRange(
+  header: string | undefined,
+  size: number,
+): { start: number; end: number } | null | undefined {
+  if (header === undefined) return undefined
+  const m = /^bytes=(\d{1,16})-(\d{0,16})$/.exec(header.trim())
+  if (!m) return null
+  const start = Number(m[1])
+  const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1)
+  if (start >= size || end < start) return null
+  return { start, end }
+}
+
+/** The file service of one node. */
+export class FileService {
+  private server: Server | undefined
+  private readonly sockets = new Set<Socket>()
+  private readonly checksums = new Map<string, Promise<string>>()
+  private readonly uploading = new Set<string>()
+  private readonly log: Logger
+  private boundPort = 0
+
+  constructor(private readonly opts: FileServiceOptions) {
+    this.log = (opts.logger ?? rootLogger).child({ module: 'file-service' })
+  }
+
+  /** Starts listening; resolves with the URL other nodes use. */
+  async start(): Promise<string> {
+    const server = createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => {
+        this.log.warn({ err: errorMessage(err) }, 'file service request failed')
+        if (!res.headersSent) deny(res, 500)
+        else res.destroy()
+      })
+    })
+    // Large files over slow links: no overall request deadline, but drop connections that go silent.
+    server.requestTimeout = 0
+    server.headersTimeout = 30_000
+    server.setTimeout(this.opts.idleTimeoutMs ?? 120_000, (s) => s.destroy())
+    server.on('connection', (s) => {
+      this.sockets.add(s)
+      s.once('close', () => this.sockets.delete(s))
+    })
+    const bind = this.opts.bind ?? '127.0.0.1'
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(this.opts.port ?? 0, bind, () => {
+        server.off('error', reject)
+        resolve()
+      })
+    })
+    this.server = server
+    this.boundPort = (server.address() as AddressInfo).port
+    this.log.info({ bind, port: this.boundPort, url: this.url }, 'file service listening')
+    return this.url
+  }
+
+  get port(): number {
+    return this.boundPort
+  }
+
+  /** The base URL other nodes use to reach this service. */
+  get url(): string {
+    const bind = this.opts.bind ?? '127.0.0.1'
+    let host = this.opts.advertiseHost || (bind === '0.0.0.0' || bind === '::' ? hostname() : bind)
+    if (host.includes(':') && !host.startsWith('[')) host = `[${host}]`
+    return `http://${host}:${this.boundPort}`
+  }
+
+  /** Stops listening and drops open connections (uploads in progress clean up their temp files). */
+  async close(): Promise<void> {
+    const s = this.server
+    if (!s) return
+    this.server = undefined
+    const closed = new Promise<void>((resolve) => s.close(() => resolve()))
+    for (const sock of this.sockets) sock.destroy()
+    await closed
+  }
+
+  /** Key of the record of a delivered output. */
+  outputKey(jobId: string): string {
+    return `${this.opts.keyPrefix}:pool:output:${jobId}`
+  }
+
+  private async authorize(
+    req: IncomingMessage,
+  ): Promise<{ jobId: string; kind: string; data: JobData } | null> {
+    const m = ROUTE.exec(req.url ?? '')
+    if (!m) return null
+    const [, jobId, kind] = m as unknown as [string, string, string]
+    if (!JOB_ID_PATTERN.test(jobId)) return null
+    if ((kind === 'input' && req.method !== 'GET') || (kind === 'output' && req.method !== 'PUT')) return null
+    const auth = req.headers.authorization
+    const bearer = typeof auth === 'string' ? /^Bearer ([A-Za-z0-9_-]{1,128})$/.exec(auth) : null
+    if (!bearer?.[1]) return null
+    const job = await this.opts.lookupJob(jobId)
+    if (!job || !SERVABLE_STATES.has(job.state)) return null
+    const parsed = JobDataSchema.safeParse(job.data)
+    if (!parsed.success || parsed.data.origin !== this.opts.nodeId) return null
+    if (!tokensEqual(bearer[1], jobToken(this.opts.secret, jobId, parsed.data))) return null
+    return { jobId, kind, data: parsed.data }
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const ok = await this.authorize(req)
+    if (!ok) {
+      this.log.debug({ method: req.method, url: (req.url ?? '').slice(0, 200) }, 'file service: refused')
+      deny(res, 403)
+      return
+    }
+    if (ok.kind === 'input') await this.serveInput(req, res, ok.jobId, ok.data)
+    else await this.receiveOutput(req, res, ok.jobId, ok.data)
+  }
+
+  private checksumOf(file: string, size: number, mtimeMs: number): Promise<string> {
+    const key = `${file}\0${size}\0${mtimeMs}`
+    let p = this.checksums.get(key)
+    if (!p) {
+      p = sha256File(file)
+      this.checksums.set(key, p)
+      p.catch(() => this.checksums.delete(key))
+      // Keep the cache small: inputs of queued jobs only matter while they are queued.
+      if (this.checksums.size > 1000) this.checksums.delete(this.checksums.keys().next().value as string)
+    }
+    return p
+  }
+
+  private async serveInput(
+    req: IncomingMessage,
+    res: ServerResponse,
+    jobId: string,
+    data: JobData,
+  ): Promise<void> {
+    const { path, size, mtimeMs } = data.input
+    // Open first, then check the open file: what we check is what we send.
+    let fh
+    try {
+      fh = await open(path, 'r')
+    } catch {
+      deny(res, 409)
+      return
+    }
+    try {
+      const st = await fh.stat()
+      if (!st.isFile() || st.size !== size || Math.trunc(st.mtimeMs) !== Math.trunc(mtimeMs)) {
+        deny(res, 409)
+        return
+      }
+      const sum = await this.checksumOf(path, size, mtimeMs)
+      const range = parseRange(typeof req.headers.range === 'string' ? req.headers.range : undefined, size)
+      if (range === null) {
+        res.writeHead(416, { 'Content-Range': `bytes */${size}`, 'Content-Length': 0 })
+        res.end()
+        return
+      }
+      const start = range?.start ?? 0
+      const end = range?.end ?? size - 1
+      const headers: Record<string, string | number> = {
+        'Content-Type': 'application/octet-stream',
+        'Content-Length': end - start + 1,
+        'Accept-Ranges': 'bytes',
+        [CHECKSUM_HEADER]: sum,
+        ETag: `"${sum}"`,
+      }
+      if (range) headers['Content-Range'] = `bytes ${start}-${end}/${size}`
+      res.writeHead(range ? 206 : 200, headers)
+      this.log.debug({ jobId, start, end }, 'serving input')
+      const stream = fh.createReadStream({ start, end, autoClose: false })
+      await pipeline(stream, res).catch((err: unknown) => {
+        this.log.debug({ jobId, err: errorMessage(err) }, 'input transfer interrupted')
+      })
+    } finally {
+      await fh.close().catch(() => undefined)
+    }
+  }
+
+  private async receiveOutput(
+    req: IncomingMessage,
+    res: ServerResponse,
+    jobId: string,
+    data: JobData,
+  ): Promise<void> {
+    const lengthText = req.headers['content-length']
+    const sumText = req.headers[CHECKSUM_HEADER]
+    const length = typeof lengthText === 'string' && /^\d{1,16}$/.test(lengthText) ? Number(lengthText) : NaN
+    if (
+      !Number.isSafeInteger(length) ||
+      length < 1 ||
+      typeof sumText !== 'string' ||
+      !/^[a-f0-9]{64}$/.test(sumText)
+    ) {
+      deny(res, 400)
+      return
+    }
+    try {
+      if (!(await stat(data.outputDir)).isDirectory()) throw new Error('not a folder')
+    } catch {
+      deny(res, 409)
+      return
+    }
+    if (this.uploading.has(jobId)) {
+      deny(res, 409) // another upload of this job is running here; the worker retries later
+      return
+    }
+    this.uploading.add(jobId)
+    let temp: string | undefined
+    try {
+      await removeStaleTemps(data.outputDir, jobId)
+      const dest = await planOutput(data.input.path, data.outputDir, data.spec.format)
+      temp = tempPathFor(dest, jobId)
+      const hash = createHash('sha256')
+      let received = 0
+      const out = createWriteStream(temp, { flags: 'wx', mode: 0o644 })
+      req.on('data', (chunk: Buffer) => {
+        received += chunk.length
+        hash.update(chunk)
+      })
+      try {
+        await pipeline(req, out)
+      } catch (err) {
+        this.log.info({ jobId, err: errorMessage(err) }, 'output upload interrupted; temp file removed')
+        await rm(temp, { force: true })
+        temp = undefined
+        res.destroy()
+        return
+      }
+      const sum = hash.digest('hex')
+      if (received !== length || sum !== sumText) {
+        await rm(temp, { force: true })
+        temp = undefined
+        this.log.warn({ jobId, received, length }, 'output upload did not match its checksum or size')
+        deny(res, 422)
+        return
+      }
+      const earlier = await this.earlierOutput(jobId)
+      if (earlier) {
+        await rm(temp, { force: true })
+        temp = undefined
+        sendJson(res, 200, { ...earlier, duplicate: true })
+        return
+      }
+      const finalPath = await commitOutput(temp, dest)
+      temp = undefined
+      const delivered: DeliveredOutput = { path: finalPath, size: received, sha256: sum, duplicate: false }
+      await this.opts.redis.set(
+        this.outputKey(jobId),
+        JSON.stringify({ path: finalPath, size: received, sha256: sum }),
+        'EX',
+        30 * 24 * 3600,
+      )
+      this.log.info({ jobId, path: finalPath }, 'output delivered')
+      this.opts.onDelivered?.(jobId, delivered)
+      sendJson(res, 200, delivered)
+    } finally {
+      this.uploading.delete(jobId)
+      if (temp) await rm(temp, { force: true }).catch(() => undefined)
+    }
+  }
+
+  /** The output already delivered for this job, when it is still there with the same size. */
+  private async earlierOutput(jobId: string): Promise<Omit<DeliveredOutput, 'duplicate'> | null> {
+    const raw = await this.opts.redis.get(this.outputKey(jobId))
+    if (!raw) return null
+    try {
+      const rec = JSON.parse(raw) as { path?: unknown; size?: unknown; sha256?: unknown }
+      if (typeof rec.path !== 'string' || typeof rec.size !== 'number' || typeof rec.sha256 !== 'string')
+        return null
+      const st = await stat(rec.path)
+      return st.isFile() && st.size === rec.size
+        ? { path: rec.path, size: rec.size, sha256: rec.sha256 }
+        : null
+    } catch {
+      return null
+    }
+  }
+}
+
+/** Removes temp files a previous, interrupted delivery of this job left in `dir`. */
+export async function removeStaleTemps(dir: string, jobId: string): Promise<number> {
+  const marker = `.bullpen-${jobId.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64)}.part`
+  let n = 0
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    if (name.startsWith('.') && name.includes(marker)) {
+      await rm(join(dir, name), { force: true })
+      n++
+    }
+  }
+  return n
+}
+
+function deny(res: ServerResponse, status: number): void {
+  res.writeHead(status, { 'Content-Length': 0, Connection: 'close' })
+  res.end()
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body)
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) })
+  res.end(text)
+}

@@ -1,0 +1,372 @@
+/**
+ * The origin's file service and the worker's transfer client, over real HTTP on loopback, with real files and
+ * real Redis: only the holder of a job's token gets that job's input, nothing else leaks, uploads are verified and
+ * committed without overwriting, and no temp file survives any failure.
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
+import { createServer as createHttpServer, request, type Server } from 'node:http'
+import { connect, type AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Redis from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { JobData } from '../../src/shared/spec'
+import { FileService, type JobLookup } from '../../src/main/core/pool/fileService'
+import { jobToken, loadOrCreateSecret } from '../../src/main/core/pool/tokens'
+import { fetchInput, uploadOutput } from '../../src/main/core/pool/transfer'
+import {
+  InputChangedError,
+  OriginUnavailableError,
+  TransferRefusedError,
+} from '../../src/main/core/pool/errors'
+import { TEST_REDIS_URL, deleteKeys, freePort, uniquePrefix } from '../helpers/redis'
+
+const ORIGIN = 'origin-node-1'
+const prefix = uniquePrefix('fileservice')
+const keyPrefix = `${prefix}:transcode`
+let dir: string
+let inputDir: string
+let outDir: string
+let workDir: string
+let redis: Redis
+let service: FileService
+let secret: Buffer
+const jobs = new Map<string, JobLookup>()
+let input: { path: string; size: number; mtimeMs: number; sha256: string }
+
+function jobData(patch: Partial<JobData> = {}): JobData {
+  return {
+    v: 1,
+    input: { path: input.path, size: input.size, mtimeMs: input.mtimeMs },
+    outputDir: outDir,
+    spec: { format: 'mp4', subtitles: 'keep' },
+    priority: 'normal',
+    origin: ORIGIN,
+    summary: { durationSec: 1, hasVideo: true, hasAudio: false, width: 16, height: 16 },
+    dedupeKey: 'a'.repeat(32),
+    createdAt: Date.now(),
+    ...patch,
+  }
+}
+
+function addJob(id: string, state = 'active', patch: Partial<JobData> = {}): { id: string; token: string } {
+  const data = jobData(patch)
+  jobs.set(id, { state, data })
+  return { id, token: jobToken(secret, id, data) }
+}
+
+/** Sends a raw HTTP request (exact bytes, no URL normalisation); resolves with status and body length. */
+function raw(port: number, text: string): Promise<{ status: number; bodyBytes: number; head: string }> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1', () => s.write(Buffer.from(text, 'latin1')))
+    const chunks: Buffer[] = []
+    s.on('data', (c: Buffer) => chunks.push(c))
+    s.on('error', reject)
+    s.on('close', () => {
+      const all = Buffer.concat(chunks).toString('latin1')
+      const [head = '', body = ''] = all.split('\r\n\r\n')
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0)
+      resolve({ status, bodyBytes: Buffer.byteLength(body, 'latin1'), head })
+    })
+  })
+}
+
+async function filesIn(d: string): Promise<string[]> {
+  return (await readdir(d)).sort()
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'bullpen-fs-'))
+  inputDir = join(dir, 'in')
+  outDir = join(dir, 'out')
+  workDir = join(dir, 'work')
+  await mkdir(inputDir)
+  await mkdir(outDir)
+  await mkdir(workDir)
+  const bytes = randomBytes(3 * 1024 * 1024 + 123)
+  const p = join(inputDir, 'clip.mov')
+  await writeFile(p, bytes)
+  const st = await stat(p)
+  input = {
+    path: p,
+    size: st.size,
+    mtimeMs: st.mtimeMs,
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+  }
+  await writeFile(join(dir, 'secret-file.txt'), 'top secret')
+  redis = new Redis(TEST_REDIS_URL)
+  secret = loadOrCreateSecret(join(dir, 'data'))
+  service = new FileService({
+    nodeId: ORIGIN,
+    secret,
+    redis,
+    keyPrefix,
+    lookupJob: (id) => Promise.resolve(jobs.get(id) ?? null),
+  })
+  await service.start()
+})
+
+afterAll(async () => {
+  await service.close()
+  await deleteKeys(TEST_REDIS_URL, prefix)
+  redis.disconnect()
+  await rm(dir, { recursive: true, force: true })
+})
+
+describe('file service: who gets what', () => {
+  it('serves the input to the holder of the token, with checksum and ranges', async () => {
+    const { id, token } = addJob('101')
+    const dest = join(workDir, 'fetched-101.mov')
+    const seen: number[] = []
+    const r = await fetchInput({ baseUrl: service.url, jobId: id, token, origin: ORIGIN }, dest, input.size, {
+      onProgress: (done) => seen.push(done),
+    })
+    expect(r.sha256).toBe(input.sha256)
+    expect(
+      createHash('sha256')
+        .update(await readFile(dest))
+        .digest('hex'),
+    ).toBe(input.sha256)
+    expect(seen.at(-1)).toBe(input.size)
+    expect(await filesIn(workDir)).toEqual(['fetched-101.mov'])
+
+    const port = service.port
+    const ranged = await raw(
+      port,
+      `GET /jobs/${id}/input HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nRange: bytes=10-19\r\nConnection: close\r\n\r\n`,
+    )
+    expect(ranged.status).toBe(206)
+    expect(ranged.bodyBytes).toBe(10)
+    expect(ranged.head.toLowerCase()).toContain(`x-checksum-sha256: ${input.sha256}`)
+    expect(ranged.head).toContain(`Content-Range: bytes 10-19/${input.size}`)
+  })
+
+  it('answers 403 with no bytes to everything else', async () => {
+    const { id, token } = addJob('201')
+    const other = addJob('202')
+    const foreign = addJob('203', 'active', { origin: 'someone-else' })
+    const finished = addJob('204', 'completed')
+    const tampered = addJob('205')
+    // The payload in Redis is changed after the origin minted the token: the input now points elsewhere.
+    jobs.set('205', {
+      state: 'active',
+      data: jobData({ input: { ...jobData().input, path: join(dir, 'secret-file.txt') } }),
+    })
+    jobs.set('206', { state: 'active', data: { v: 1, origin: ORIGIN, input: { path: '/etc/passwd' } } })
+    const forged = randomBytes(32).toString('base64url')
+    const bearer = (t: string) => `Authorization: Bearer ${t}\r\n`
+    const cases: Array<[string, string]> = [
+      ['missing token', `GET /jobs/${id}/input HTTP/1.1\r\nHost: x\r\n`],
+      ['forged token', `GET /jobs/${id}/input HTTP/1.1\r\nHost: x\r\n${bearer(forged)}`],
+      ['truncated token', `GET /jobs/${id}/input HTTP/1.1\r\nHost: x\r\n${bearer(token.slice(0, 20))}`],
+      ['token of another job', `GET /jobs/${id}/input HTTP/1.1\r\nHost: x\r\n${bearer(other.token)}`],
+      ['basic auth', `GET /jobs/${id}/input HTTP/1.1\r\nHost: x\r\nAuthorization: Basic ${token}\r\n`],
+      ['job of another origin', `GET /jobs/203/input HTTP/1.1\r\nHost: x\r\n${bearer(foreign.token)}`],
+      ['job no longer queued', `GET /jobs/204/input HTTP/1.1\r\nHost: x\r\n${bearer(finished.token)}`],
+      ['payload changed in Redis', `GET /jobs/205/input HTTP/1.1\r\nHost: x\r\n${bearer(tampered.token)}`],
+      ['invalid payload', `GET /jobs/206/input HTTP/1.1\r\nHost: x\r\n${bearer(token)}`],
+      ['unknown job', `GET /jobs/999/input HTTP/1.1\r\nHost: x\r\n${bearer(token)}`],
+      ['traversal', `GET /jobs/../../etc/passwd HTTP/1.1\r\nHost: x\r\n${bearer(token)}`],
+      ['traversal after id', `GET /jobs/${id}/../../../etc/passwd HTTP/1.1\r\nHost: x\r\n${bearer(token)}`],
+      ['encoded dots', `GET /jobs/%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\nHost: x\r\n${bearer(token)}`],
+      ['encoded slash', `GET /jobs/${id}%2finput HTTP/1.1\r\nHost: x\r\n${bearer(token)}`],
+      ['query string', `GET /jobs/${id}/input?path=/etc/passwd HTTP/1.1\r\nHost: x\r\n${bearer(token)}`],
+      ['absolute URL', `GET http://x/jobs/${id}/input HTTP/1.1\r\nHost: x\r\n${bearer(token)}`],
+      ['other route', `GET / HTTP/1.1\r\nHost: x\r\n${bearer(token)}`],
+      ['wrong method on input', `DELETE /jobs/${id}/input HTTP/1.1\r\nHost: x\r\n${bearer(token)}`],
+      ['GET of output', `GET /jobs/${id}/output HTTP/1.1\r\nHost: x\r\n${bearer(token)}`],
+      [
+        'PUT with forged token',
+        `PUT /jobs/${id}/output HTTP/1.1\r\nHost: x\r\n${bearer(forged)}Content-Length: 3\r\n`,
+      ],
+    ]
+    for (const [what, head] of cases) {
+      const r = await raw(service.port, `${head}Connection: close\r\n\r\n`)
+      expect({ what, status: r.status, bodyBytes: r.bodyBytes }).toEqual({ what, status: 403, bodyBytes: 0 })
+    }
+    // Through the client: a clear, final error and no temp file.
+    const dest = join(workDir, 'refused.mov')
+    await expect(
+      fetchInput({ baseUrl: service.url, jobId: id, token: forged, origin: ORIGIN }, dest, input.size),
+    ).rejects.toBeInstanceOf(TransferRefusedError)
+    expect((await filesIn(workDir)).filter((f) => f.startsWith('refused'))).toEqual([])
+    expect(await filesIn(outDir)).toEqual([])
+  })
+
+  it('says the input changed (409) when the file at the origin is not what was queued', async () => {
+    const { id, token } = addJob('301', 'active', { input: { ...jobData().input, size: input.size + 1 } })
+    await expect(
+      fetchInput(
+        { baseUrl: service.url, jobId: id, token, origin: ORIGIN },
+        join(workDir, 'changed.mov'),
+        input.size,
+      ),
+    ).rejects.toBeInstanceOf(InputChangedError)
+    expect((await filesIn(workDir)).filter((f) => f.startsWith('changed'))).toEqual([])
+  })
+})
+
+describe('transfer client', () => {
+  it('resumes a download after dropped connections, with a Range from what it has', async () => {
+    const { id, token } = addJob('401')
+    // A proxy that cuts the first two responses after ~1 MB and records the Range headers it saw.
+    const ranges: Array<string | undefined> = []
+    let cuts = 0
+    const proxy: Server = createHttpServer((req, res) => {
+      ranges.push(req.headers.range)
+      const up = request(
+        `${service.url}${req.url}`,
+        { method: req.method, headers: req.headers },
+        (upRes) => {
+          res.writeHead(upRes.statusCode ?? 500, upRes.headers)
+          let sent = 0
+          const cut = cuts < 2
+          if (cut) cuts++
+          upRes.on('data', (c: Buffer) => {
+            sent += c.length
+            res.write(c)
+            if (cut && sent > 1024 * 1024) {
+              upRes.destroy()
+              res.destroy()
+            }
+          })
+          upRes.on('end', () => res.end())
+        },
+      )
+      up.end()
+    })
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r))
+    const port = (proxy.address() as AddressInfo).port
+    try {
+      const dest = join(workDir, 'resumed.mov')
+      const r = await fetchInput(
+        { baseUrl: `http://127.0.0.1:${port}`, jobId: id, token, origin: ORIGIN },
+        dest,
+        input.size,
+        {
+          retryDelayMs: 20,
+        },
+      )
+      expect(r.sha256).toBe(input.sha256)
+      expect(ranges.length).toBe(3)
+      expect(ranges[0]).toBeUndefined()
+      expect(ranges[1]).toMatch(/^bytes=\d+-$/)
+      expect(Number(/=(\d+)-/.exec(ranges[1] ?? '')?.[1])).toBeGreaterThan(0)
+      expect(Number(/=(\d+)-/.exec(ranges[2] ?? '')?.[1])).toBeGreaterThan(
+        Number(/=(\d+)-/.exec(ranges[1] ?? '')?.[1]),
+      )
+      expect(
+        createHash('sha256')
+          .update(await readFile(dest))
+          .digest('hex'),
+      ).toBe(input.sha256)
+    } finally {
+      await new Promise<void>((r) => proxy.close(() => r()))
+    }
+  })
+
+  it('is abortable and leaves no temp file', async () => {
+    const { id, token } = addJob('402')
+    const ac = new AbortController()
+    const dest = join(workDir, 'aborted.mov')
+    const p = fetchInput({ baseUrl: service.url, jobId: id, token, origin: ORIGIN }, dest, input.size, {
+      signal: ac.signal,
+      onProgress: (done) => {
+        if (done > 512 * 1024) ac.abort(new Error('stop'))
+      },
+    })
+    await expect(p).rejects.toThrow('stop')
+    expect((await filesIn(workDir)).filter((f) => f.startsWith('aborted'))).toEqual([])
+  })
+
+  it('reports an origin that does not answer as unavailable (the job waits), leaving nothing behind', async () => {
+    const port = await freePort()
+    const dest = join(workDir, 'offline.mov')
+    const t0 = Date.now()
+    await expect(
+      fetchInput({ baseUrl: `http://127.0.0.1:${port}`, jobId: '1', token: 'x', origin: ORIGIN }, dest, 10, {
+        retryDelayMs: 10,
+        maxFailures: 3,
+      }),
+    ).rejects.toBeInstanceOf(OriginUnavailableError)
+    expect(Date.now() - t0).toBeLessThan(5000)
+    await expect(
+      uploadOutput(
+        { baseUrl: `http://127.0.0.1:${port}`, jobId: '1', token: 'x', origin: ORIGIN },
+        input.path,
+        {
+          retryDelayMs: 10,
+          maxFailures: 2,
+        },
+      ),
+    ).rejects.toBeInstanceOf(OriginUnavailableError)
+    expect((await filesIn(workDir)).filter((f) => f.startsWith('offline'))).toEqual([])
+  })
+})
+
+describe('uploads', () => {
+  it('commits a verified output without overwriting, and a second delivery of the job keeps the first', async () => {
+    // The input is "clip.mov" and the output folder already holds a "clip.mp4" of someone else.
+    await writeFile(join(outDir, 'clip.mp4'), 'not ours')
+    const { id, token } = addJob('501')
+    const out = join(workDir, 'encoded.mp4')
+    await writeFile(out, randomBytes(700_000))
+    const target = { baseUrl: service.url, jobId: id, token, origin: ORIGIN }
+    const progress: number[] = []
+    const r = await uploadOutput(target, out, { onProgress: (d) => progress.push(d) })
+    expect(r.path).toBe(join(outDir, 'clip (1).mp4'))
+    expect(r.duplicate).toBe(false)
+    expect(progress.at(-1)).toBe(700_000)
+    expect((await readFile(r.path)).equals(await readFile(out))).toBe(true)
+    expect(await readFile(join(outDir, 'clip.mp4'), 'utf8')).toBe('not ours')
+
+    const again = await uploadOutput(target, out)
+    expect(again).toMatchObject({ path: r.path, duplicate: true })
+    expect(await filesIn(outDir)).toEqual(['clip (1).mp4', 'clip.mp4'])
+  })
+
+  it('never writes over the input when the output would take its name', async () => {
+    const same = join(inputDir, 'same.mp4')
+    await writeFile(same, 'the input')
+    const st = await stat(same)
+    const { id, token } = addJob('502', 'active', {
+      input: { path: same, size: st.size, mtimeMs: st.mtimeMs },
+      outputDir: inputDir,
+    })
+    const out = join(workDir, 'encoded2.mp4')
+    await writeFile(out, randomBytes(1000))
+    const r = await uploadOutput({ baseUrl: service.url, jobId: id, token, origin: ORIGIN }, out)
+    expect(r.path).toBe(join(inputDir, 'same (1).mp4'))
+    expect(await readFile(same, 'utf8')).toBe('the input')
+  })
+
+  it('refuses an upload whose bytes do not match its checksum, and one cut short, leaving no temp file', async () => {
+    const { id, token } = addJob('503', 'active', { outputDir: join(dir, 'out2') })
+    await mkdir(join(dir, 'out2'))
+    const body = randomBytes(5000)
+    const wrongSum = createHash('sha256').update('something else').digest('hex')
+    const r = await raw(
+      service.port,
+      `PUT /jobs/${id}/output HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Length: ${body.length}\r\n` +
+        `X-Checksum-SHA256: ${wrongSum}\r\nConnection: close\r\n\r\n${body.toString('latin1')}`,
+    )
+    expect(r.status).toBe(422)
+    expect(await filesIn(join(dir, 'out2'))).toEqual([])
+
+    // Cut short: the client sends half the body and dies.
+    const sum = createHash('sha256').update(body).digest('hex')
+    await new Promise<void>((resolve) => {
+      const s = connect(service.port, '127.0.0.1', () => {
+        s.write(
+          `PUT /jobs/${id}/output HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Length: ${body.length}\r\n` +
+            `X-Checksum-SHA256: ${sum}\r\n\r\n`,
+        )
+        s.write(body.subarray(0, 2000), () => setTimeout(() => s.destroy(), 100))
+      })
+      s.on('close', () => resolve())
+    })
+    await new Promise((r2) => setTimeout(r2, 200))
+    expect(await filesIn(join(dir, 'out2'))).toEqual([])
+  })
+})
