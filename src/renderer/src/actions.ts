@@ -7,13 +7,16 @@ function baseName(p: string): string {
   return p.split(/[\\/]/).pop() ?? p
 }
 
-/** One readable line about what `addFiles` did. */
-export function summarizeOutcomes(outcomes: AddOutcome[]): { kind: 'info' | 'error'; text: string } {
+/** One readable line about what `addFiles` did, e.g. "Queued 2 files (720p, high priority). 1 already queued." */
+export function summarizeOutcomes(
+  outcomes: AddOutcome[],
+  as: string,
+): { kind: 'info' | 'error'; text: string } {
   const queued = outcomes.filter((o) => o.id !== null && !o.duplicate).length
   const duplicates = outcomes.filter((o) => o.duplicate).length
   const refused = outcomes.filter((o) => o.error !== null)
   const parts: string[] = []
-  if (queued > 0) parts.push(`Queued ${queued} file${queued === 1 ? '' : 's'}`)
+  if (queued > 0) parts.push(`Queued ${queued} file${queued === 1 ? '' : 's'} (${as})`)
   if (duplicates > 0) parts.push(`${duplicates} already queued`)
   for (const o of refused.slice(0, 3)) parts.push(`${baseName(o.path)} refused: ${o.error ?? ''}`)
   if (refused.length > 3) parts.push(`and ${refused.length - 3} more refused`)
@@ -39,8 +42,8 @@ export async function queuePaths(paths: string[]): Promise<AddOutcome[] | undefi
     }),
   )
   if (outcomes) {
-    const summary = summarizeOutcomes(outcomes)
-    notify(summary.kind, `${summary.text} (${describeChoice(choice)}, ${priority} priority)`)
+    const summary = summarizeOutcomes(outcomes, `${describeChoice(choice)}, ${priority} priority`)
+    notify(summary.kind, summary.text)
   }
   return outcomes
 }
