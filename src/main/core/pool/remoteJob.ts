@@ -1,0 +1,164 @@
+/**
+ * How a worker gets at a job's files: the origin reads in place; a node that sees the file through a shared folder
+ * both declare reads it there (checked by size and mtime); any other node fetches the input from the origin's file
+ * service into its scratch folder, encodes there and sends the output back. The scratch folder of a job is removed
+ * on every path, and the whole scratch folder is emptied when a worker starts (a killed worker leaves no debris).
+ */
+import { mkdir, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { JobData } from '../../../shared/spec'
+import { logger as rootLogger, type Logger } from '../logger'
+import type { SharedFolder } from './config'
+import { OriginUnavailableError } from './errors'
+import type { NodeRecord } from './registry'
+import { isFolder, mapSharedDir, mapSharedPath, sameFile } from './sharedFolders'
+import { JOB_ID_PATTERN } from './tokens'
+import { fetchInput, uploadOutput, type TransferOptions } from './transfer'
+
+/** How long a worker waits for a job's token to appear (the origin writes it right after queueing). */
+export const TOKEN_WAIT_MS = 3000
+/** How long a job waits before it looks again for an origin that is away. */
+export const ORIGIN_RETRY_MS = 15_000
+
+/** Where a worker reads the input and writes the output of one job. */
+export type InputRoute = 'origin' | 'shared' | 'fetch'
+
+export interface PoolWorkerContext {
+  nodeId: string
+  sharedFolders: readonly SharedFolder[]
+  /** A live node by id (the registry). */
+  getNode(id: string): Promise<NodeRecord | null>
+  /** The job's token (the token store). */
+  getToken(jobId: string): Promise<string | null>
+  /** This node's scratch folder (inside its data folder). */
+  scratchDir: string
+  logger?: Logger
+  /** Transfer tuning (tests). */
+  transfer?: Pick<TransferOptions, 'maxFailures' | 'retryDelayMs' | 'idleTimeoutMs'>
+}
+
+/** What the encoder gets, and what it must return. */
+export interface EncodeRequest {
+  inputPath: string
+  outputDir: string
+}
+
+export interface PooledProgress {
+  stage: 'download' | 'encode' | 'upload'
+  /** 0–100, null when unknown. */
+  percent: number | null
+}
+
+export interface PooledResult<R extends { outputPath: string }> {
+  result: R
+  route: InputRoute
+  /** True when the origin already had this job's output (a repeated delivery); `result.outputPath` is that one. */
+  duplicate: boolean
+}
+
+/** Empties this node's scratch folder (at worker start: a killed worker may have left partial files). */
+export async function cleanScratch(scratchDir: string): Promise<void> {
+  await rm(scratchDir, { recursive: true, force: true })
+  await mkdir(scratchDir, { recursive: true })
+}
+
+function baseName(p: string): string {
+  return p.split(/[\\/]/).pop() || 'input'
+}
+
+/**
+ * Runs one job on this node with `encode` (which writes the output into `outputDir` and returns where): in place
+ * when it can, else fetch → encode → upload.
+ * @throws OriginUnavailableError when the origin is away (the job should wait, not fail).
+ */
+export async function runPooled<R extends { outputPath: string }>(
+  jobId: string,
+  data: JobData,
+  ctx: PoolWorkerContext,
+  encode: (req: EncodeRequest) => Promise<R>,
+  opts: { signal?: AbortSignal; onProgress?: (p: PooledProgress) => void } = {},
+): Promise<PooledResult<R>> {
+  const log = (ctx.logger ?? rootLogger).child({ jobId, origin: data.origin })
+  if (data.origin === ctx.nodeId) {
+    return {
+      result: await encode({ inputPath: data.input.path, outputDir: data.outputDir }),
+      route: 'origin',
+      duplicate: false,
+    }
+  }
+  const origin = await ctx.getNode(data.origin)
+  if (!origin) {
+    throw new OriginUnavailableError(
+      `waiting for node ${data.origin}, where the input of job ${jobId} is: it is not running`,
+      data.origin,
+      ORIGIN_RETRY_MS,
+    )
+  }
+
+  // Shared storage: the same file, seen through a folder both nodes declare.
+  const sharedIn = mapSharedPath(data.input.path, origin.sharedFolders, ctx.sharedFolders)
+  const inputShared = sharedIn !== null && (await sameFile(sharedIn, data.input.size, data.input.mtimeMs))
+  const sharedOutDir = mapSharedDir(data.outputDir, origin.sharedFolders, ctx.sharedFolders)
+  const outputShared = sharedOutDir !== null && (await isFolder(sharedOutDir))
+  if (inputShared && outputShared) {
+    log.info({ input: sharedIn }, 'reading the input through a shared folder')
+    const result = await encode({ inputPath: sharedIn, outputDir: sharedOutDir })
+    return { result, route: 'shared', duplicate: false }
+  }
+
+  if (!origin.fileServiceUrl) {
+    throw new OriginUnavailableError(
+      `waiting for node ${data.origin} to serve the input of job ${jobId} (it runs no file service)`,
+      data.origin,
+      ORIGIN_RETRY_MS,
+    )
+  }
+  let token = await ctx.getToken(jobId)
+  for (let waited = 0; !token && waited < TOKEN_WAIT_MS; waited += 250) {
+    await new Promise((r) => setTimeout(r, 250))
+    token = await ctx.getToken(jobId)
+  }
+  if (!token) {
+    throw new OriginUnavailableError(
+      `waiting for node ${data.origin} to authorise job ${jobId} (no transfer token yet)`,
+      data.origin,
+      5000,
+    )
+  }
+  const target = { baseUrl: origin.fileServiceUrl, jobId, token, origin: data.origin }
+  const scratch = join(ctx.scratchDir, JOB_ID_PATTERN.test(jobId) ? jobId.replace(/:/g, '_') : 'job')
+  await rm(scratch, { recursive: true, force: true })
+  await mkdir(join(scratch, 'in'), { recursive: true })
+  await mkdir(join(scratch, 'out'), { recursive: true })
+  try {
+    let inputPath: string
+    if (inputShared) {
+      inputPath = sharedIn
+    } else {
+      const t0 = Date.now()
+      const got = await fetchInput(target, join(scratch, 'in', baseName(data.input.path)), data.input.size, {
+        ...ctx.transfer,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        onProgress: (done, total) => opts.onProgress?.({ stage: 'download', percent: (100 * done) / total }),
+      })
+      inputPath = got.path
+      log.info({ bytes: data.input.size, ms: Date.now() - t0 }, 'input fetched from the origin')
+    }
+    const outDir = outputShared ? sharedOutDir : join(scratch, 'out')
+    const result = await encode({ inputPath, outputDir: outDir })
+    if (outputShared) return { result, route: inputShared ? 'shared' : 'fetch', duplicate: false }
+    const up = await uploadOutput(target, result.outputPath, {
+      ...ctx.transfer,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      onProgress: (done, total) => opts.onProgress?.({ stage: 'upload', percent: (100 * done) / total }),
+    })
+    log.info({ path: up.path, duplicate: up.duplicate }, 'output delivered to the origin')
+    return {
+      result: { ...result, outputPath: up.path },
+      route: inputShared ? 'shared' : 'fetch',
+      duplicate: up.duplicate,
+    }
+  } finally {
+    await rm(scratch, { recursive: true, force: true }).catch(() => undefined)
+  }
+}
