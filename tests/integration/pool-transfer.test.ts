@@ -189,10 +189,11 @@ describe('hand-back of a job whose origin is away', () => {
     q.on('error', () => undefined)
     try {
       let calls = 0
-      void q.process(1, async (job: Bull.Job) => {
+      void q.process(1, (job: Bull.Job) => {
         calls++
-        if (calls < 3) throw prepareHandBack(job, new OriginUnavailableError('away', 'x', 300))
-        return 'done'
+        if (calls < 3)
+          return Promise.reject(prepareHandBack(job, new OriginUnavailableError('away', 'x', 300)))
+        return Promise.resolve('done')
       })
       const job = await q.add({ n: 1 }, { attempts: 2, backoff: { type: 'fixed', delay: 60_000 } })
       await waitFor(async () => (await q.getDelayed()).length === 1, 'the job to be delayed', 5000)
