@@ -1,1 +1,514 @@
-console.log('bullpen: not yet')
+/**
+ * `bullpen`: the headless entry over the core. See README.md ("CLI") for every command and the exit codes.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
+import cliProgress from 'cli-progress'
+import { basename } from 'node:path'
+import type { AddOutcome, JobProgress, JobState, JobView } from '../shared/api'
+import { JOB_STATES } from '../shared/api'
+import {
+  FORMATS,
+  PRESETS,
+  PRESET_NAMES,
+  PRIORITIES,
+  type Priority,
+  type TranscodeSpecInput,
+  parseResize,
+} from '../shared/spec'
+import { FfmpegMissingError, RedisUnavailableError, UserFacingError, errorMessage } from '../main/core/errors'
+import { logger } from '../main/core/logger'
+import { BullpenNode, type NodeKind } from '../main/core/node'
+import { MAX_CONCURRENCY } from '../main/core/settings'
+import { formatBytes, formatEta, parseDuration, table } from './format'
+
+/** Exit codes (documented in the README). */
+export const EXIT = {
+  ok: 0,
+  /** A job failed, a file was refused, or an operation on a job could not be done. */
+  failed: 1,
+  usage: 2,
+  redis: 3,
+  ffmpeg: 4,
+  interrupted: 130,
+} as const
+
+interface GlobalOpts {
+  redis?: string
+  dataDir?: string
+  verbose?: boolean
+}
+
+interface AddOpts {
+  to?: string
+  resize?: string
+  preset?: string
+  priority: Priority
+  out?: string
+  subtitles?: 'keep' | 'drop'
+  wait?: boolean
+}
+
+class ExitError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message)
+    this.name = 'ExitError'
+  }
+}
+
+const isTty = Boolean(process.stdout.isTTY)
+
+function positiveInt(max: number) {
+  return (v: string): number => {
+    const n = Number(v)
+    if (!Number.isInteger(n) || n < 1 || n > max)
+      throw new InvalidArgumentError(`a whole number from 1 to ${max}`)
+    return n
+  }
+}
+
+function specFrom(opts: AddOpts): { preset?: string; spec?: TranscodeSpecInput } {
+  if (opts.preset && (opts.to || opts.resize)) {
+    throw new ExitError(EXIT.usage, 'Give either --preset or --to/--resize, not both.')
+  }
+  if (opts.preset) {
+    if (!(PRESET_NAMES as string[]).includes(opts.preset)) {
+      throw new ExitError(
+        EXIT.usage,
+        `Unknown preset "${opts.preset}". Run \`bullpen presets\` to list them.`,
+      )
+    }
+    return { preset: opts.preset }
+  }
+  if (!opts.to && !opts.resize) {
+    throw new ExitError(EXIT.usage, 'Say what to make: --to FORMAT, --resize WxH, or --preset NAME.')
+  }
+  const spec: TranscodeSpecInput = { format: (opts.to ?? 'mp4') as TranscodeSpecInput['format'] }
+  if (opts.resize) {
+    const r = parseResize(opts.resize)
+    if (!r)
+      throw new ExitError(EXIT.usage, `--resize ${opts.resize}: use WxH, Wx or xH (e.g. 1280x720, x240).`)
+    spec.resize = r
+  }
+  if (opts.subtitles) spec.subtitles = opts.subtitles
+  return { spec }
+}
+
+async function withNode<T>(
+  cmd: Command,
+  kind: NodeKind,
+  extra: { work?: boolean; concurrency?: number; name?: string },
+  fn: (node: BullpenNode) => Promise<T>,
+): Promise<T> {
+  const g = cmd.optsWithGlobals<GlobalOpts>()
+  const node = await BullpenNode.start({
+    kind,
+    ...(g.redis ? { redisUrl: g.redis } : {}),
+    ...(g.dataDir ? { dataDir: g.dataDir } : {}),
+    ...(extra.work ? { work: true } : {}),
+    ...(extra.concurrency ? { concurrency: extra.concurrency } : {}),
+    ...(extra.name ? { name: extra.name } : {}),
+  })
+  try {
+    return await fn(node)
+  } finally {
+    await node.stop({ handBack: true })
+  }
+}
+
+function reportOutcomes(outcomes: AddOutcome[]): string[] {
+  const ids: string[] = []
+  for (const o of outcomes) {
+    if (o.error) console.error(`refused: ${o.error}`)
+    else if (o.id) {
+      ids.push(o.id)
+      const note = o.duplicate ? ' (already queued: following that job)' : ''
+      if (!isTty) console.log(`queued ${o.id} ${o.path}${note}`)
+      else if (o.duplicate) console.log(`${basename(o.path)}: already queued as job ${o.id}`)
+    }
+  }
+  return ids
+}
+
+function describeDone(v: JobView): string {
+  if (v.state === 'completed' && v.result) {
+    const r = v.result
+    const size = r.width && r.height ? ` ${r.width}x${r.height}` : ''
+    return `done ${v.id} ${v.name} -> ${r.outputPath}${size} (${formatBytes(r.size)}, ${(r.elapsedMs / 1000).toFixed(1)} s on ${r.node})`
+  }
+  return `failed ${v.id} ${v.name}: ${v.failedReason ?? 'unknown reason'}`
+}
+
+/** Follows queued jobs with a progress bar per file on a terminal, plain lines otherwise. */
+async function followJobs(node: BullpenNode, ids: string[], names: Map<string, string>): Promise<JobView[]> {
+  if (ids.length === 0) return []
+  if (!isTty) {
+    let lastLine = new Map<string, number>()
+    return node.follow(ids, {
+      onActive: (id) => console.log(`started ${id} ${names.get(id) ?? ''}`),
+      onProgress: (id, p) => {
+        // Plain output: one line per 10 % so logs stay short.
+        const step = p.percent === null ? -1 : Math.floor(p.percent / 10)
+        if (step >= 0 && step !== lastLine.get(id)) {
+          lastLine = lastLine.set(id, step)
+          console.log(
+            `progress ${id} ${p.percent?.toFixed(0)}% ${p.fps ?? '-'} fps ${p.speed ?? '-'}x eta ${formatEta(p.etaSec)}`,
+          )
+        }
+      },
+      onDone: (v) => console.log(describeDone(v)),
+    })
+  }
+  const bars = new cliProgress.MultiBar(
+    {
+      format: ' {name} |{bar}| {pct} {fps} {speed} ETA {eta2}',
+      hideCursor: true,
+      clearOnComplete: false,
+      stopOnComplete: false,
+      barsize: 30,
+    },
+    cliProgress.Presets.shades_classic,
+  )
+  const width = Math.min(40, Math.max(...[...names.values()].map((n) => n.length), 8))
+  const label = (n: string): string => (n.length > width ? `${n.slice(0, width - 1)}…` : n.padEnd(width))
+  const byId = new Map<string, cliProgress.SingleBar>()
+  for (const id of ids) {
+    byId.set(
+      id,
+      bars.create(100, 0, { name: label(names.get(id) ?? id), pct: 'waiting', fps: '', speed: '', eta2: '' }),
+    )
+  }
+  const show = (id: string, p: JobProgress): void => {
+    byId.get(id)?.update(p.percent ?? 0, {
+      pct: p.percent === null ? '  ?%' : `${p.percent.toFixed(0).padStart(3)}%`,
+      fps: p.fps !== null ? `${p.fps.toFixed(0)} fps` : '',
+      speed: p.speed !== null ? `${p.speed.toFixed(2)}x` : '',
+      eta2: formatEta(p.etaSec),
+    })
+  }
+  const finals = await node.follow(ids, {
+    onActive: (id) => byId.get(id)?.update(0, { pct: '  0%' }),
+    onProgress: show,
+    onDone: (v) => {
+      const bar = byId.get(v.id)
+      if (v.state === 'completed') bar?.update(100, { pct: 'done', fps: '', speed: '', eta2: '' })
+      else bar?.update({ pct: 'FAILED', fps: '', speed: '', eta2: '' })
+    },
+  })
+  bars.stop()
+  for (const v of finals) (v.state === 'completed' ? console.log : console.error)(describeDone(v))
+  return finals
+}
+
+function addOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--to <format>', 'output format').choices([...FORMATS]))
+    .option('--resize <WxH>', 'resize to W×H, W× (width, keep aspect) or ×H (height, keep aspect)')
+    .addOption(new Option('--preset <name>', 'a named preset (see `bullpen presets`)'))
+    .addOption(new Option('--priority <p>', 'queue priority').choices([...PRIORITIES]).default('normal'))
+    .option('--out <dir>', 'output folder (default: next to each input)')
+    .addOption(
+      new Option('--subtitles <mode>', 'keep (copy/convert where possible) or drop').choices([
+        'keep',
+        'drop',
+      ]),
+    )
+}
+
+async function enqueueFrom(
+  node: BullpenNode,
+  files: string[],
+  opts: AddOpts,
+): Promise<{ ids: string[]; refused: number; names: Map<string, string> }> {
+  const outcomes = await node.enqueue({
+    paths: files,
+    ...specFrom(opts),
+    priority: opts.priority,
+    ...(opts.out ? { outputDir: opts.out } : {}),
+  })
+  const ids = reportOutcomes(outcomes)
+  const names = new Map(outcomes.filter((o) => o.id).map((o) => [o.id as string, basename(o.path)]))
+  return { ids, refused: outcomes.filter((o) => o.error).length, names }
+}
+
+/** Builds the program; exported for tests. */
+export function buildProgram(): Command {
+  const program = new Command()
+  program
+    .name('bullpen')
+    .description('Transcode video with FFmpeg workers pooled through one Redis.')
+    .version(process.env['npm_package_version'] ?? '0.1.0')
+    .option(
+      '--redis <url>',
+      'Redis URL (redis://[:password@]host:port[/db], rediss:// for TLS); default: settings, $BULLPEN_REDIS_URL, redis://127.0.0.1:6379',
+    )
+    .option(
+      '--data-dir <dir>',
+      "data folder (settings, node id, managed Redis); default: $BULLPEN_DATA_DIR or the platform's app-data folder",
+    )
+    .option('-v, --verbose', 'log what happens (JSON lines on stderr)')
+    .showHelpAfterError()
+    .hook('preAction', (_this, action) => {
+      const g = action.optsWithGlobals<GlobalOpts>()
+      if (g.verbose) logger.level = 'debug'
+      else if (!process.env['BULLPEN_LOG_LEVEL']) logger.level = 'warn'
+    })
+
+  addOptions(
+    program
+      .command('transcode')
+      .description('queue files, then work on the queue in this process until they are done')
+      .argument('<files...>', 'input files'),
+  )
+    .addOption(
+      new Option('--concurrency <n>', 'parallel encodes in this process').argParser(
+        positiveInt(MAX_CONCURRENCY),
+      ),
+    )
+    .action(async (files: string[], opts: AddOpts & { concurrency?: number }, cmd: Command) => {
+      await withNode(
+        cmd,
+        'cli',
+        { work: true, ...(opts.concurrency ? { concurrency: opts.concurrency } : {}) },
+        async (node) => {
+          const { ids, refused, names } = await enqueueFrom(node, files, opts)
+          const finals = await followJobs(node, ids, names)
+          const failed = finals.filter((v) => v.state !== 'completed').length
+          if (failed > 0 || refused > 0) {
+            throw new ExitError(
+              EXIT.failed,
+              `${failed + refused} of ${files.length} file(s) did not come out.`,
+            )
+          }
+        },
+      )
+    })
+
+  addOptions(
+    program
+      .command('add')
+      .description('queue files for the pool; with --wait, follow them to the end')
+      .argument('<files...>', 'input files'),
+  )
+    .option('--wait', 'wait until the jobs are done')
+    .action(async (files: string[], opts: AddOpts, cmd: Command) => {
+      await withNode(cmd, 'cli', {}, async (node) => {
+        const { ids, refused, names } = await enqueueFrom(node, files, opts)
+        if (opts.wait) {
+          const finals = await followJobs(node, ids, names)
+          const failed = finals.filter((v) => v.state !== 'completed').length
+          if (failed > 0) throw new ExitError(EXIT.failed, `${failed} job(s) failed.`)
+        } else if (isTty) {
+          for (const id of ids) console.log(`queued ${id} ${names.get(id) ?? ''}`)
+        }
+        if (refused > 0) throw new ExitError(EXIT.failed, `${refused} file(s) refused.`)
+      })
+    })
+
+  program
+    .command('worker')
+    .description('work on the queue until SIGINT/SIGTERM (a second signal hands active jobs back at once)')
+    .addOption(new Option('--concurrency <n>', 'parallel encodes').argParser(positiveInt(MAX_CONCURRENCY)))
+    .option('--name <name>', 'node name shown in the pool')
+    .action(async (opts: { concurrency?: number; name?: string }, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOpts>()
+      const node = await BullpenNode.start({
+        kind: 'worker',
+        work: true,
+        ...(g.redis ? { redisUrl: g.redis } : {}),
+        ...(g.dataDir ? { dataDir: g.dataDir } : {}),
+        ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
+        ...(opts.name ? { name: opts.name } : {}),
+      })
+      console.log(`worker ${node.name} (${node.id}) ready; Ctrl-C to stop`)
+      await new Promise<void>((resolveStop) => {
+        let signals = 0
+        const onSignal = (sig: string): void => {
+          signals++
+          if (signals === 1) {
+            console.log(
+              `${sig}: taking no new jobs; letting active ones finish (again to hand them back now)`,
+            )
+            void node.stop({ handBack: false }).then(resolveStop)
+          } else {
+            console.log(`${sig}: handing active jobs back to the queue`)
+            void node.queue.close({ handBack: true }).then(resolveStop)
+          }
+        }
+        process.on('SIGINT', onSignal)
+        process.on('SIGTERM', onSignal)
+      })
+    })
+
+  program
+    .command('status')
+    .description('queue counts and whether the pool is paused')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      await withNode(cmd, 'cli', {}, async (node) => {
+        const s = await node.queue.stats()
+        if (opts.json) console.log(JSON.stringify(s))
+        else {
+          console.log(table(Object.entries(s).map(([k, v]) => [k, String(v)])))
+        }
+      })
+    })
+
+  program
+    .command('jobs')
+    .description('list jobs by state')
+    .addOption(new Option('--state <state>', 'which jobs').choices([...JOB_STATES]).default('waiting'))
+    .addOption(new Option('--limit <n>', 'how many').argParser(positiveInt(10_000)).default(50))
+    .option('--offset <n>', 'skip this many', (v) => Math.max(0, Number(v) || 0), 0)
+    .option('--json', 'machine-readable output (JSON lines)')
+    .action(
+      async (opts: { state: JobState; limit: number; offset: number; json?: boolean }, cmd: Command) => {
+        await withNode(cmd, 'cli', {}, async (node) => {
+          const page = await node.list(opts.state, opts.offset, opts.limit)
+          if (opts.json) {
+            console.log(JSON.stringify(page))
+            return
+          }
+          const rows = [['id', 'priority', 'preset', 'progress', 'name', 'detail']]
+          for (const v of page.items) {
+            const pct =
+              v.progress?.percent !== undefined && v.progress?.percent !== null
+                ? `${v.progress.percent.toFixed(0)}%`
+                : ''
+            const detail = v.failedReason ?? v.result?.outputPath ?? ''
+            rows.push([v.id, v.priority, v.label, pct, v.name, detail])
+          }
+          console.log(table(rows))
+          console.log(`${page.items.length} of ${page.total} ${opts.state}`)
+        })
+      },
+    )
+
+  for (const verb of ['pause', 'resume'] as const) {
+    program
+      .command(verb)
+      .description(`${verb} this node's worker, or with --all the whole pool`)
+      .option('--all', 'every node in the pool')
+      .action(async (opts: { all?: boolean }, cmd: Command) => {
+        await withNode(cmd, 'cli', {}, async (node) => {
+          if (opts.all) await (verb === 'pause' ? node.queue.pausePool() : node.queue.resumePool())
+          else {
+            // A CLI process has no worker of its own: "this node" means the pool unless a worker is local.
+            await (verb === 'pause' ? node.queue.pausePool() : node.queue.resumePool())
+          }
+          console.log(`${verb}d ${opts.all ? 'the pool' : 'the queue'}`)
+        })
+      })
+  }
+
+  const jobCommand = (verb: 'retry' | 'cancel' | 'remove', describe: string): void => {
+    program
+      .command(verb)
+      .description(describe)
+      .argument('<ids...>', 'job ids')
+      .action(async (ids: string[], _opts: unknown, cmd: Command) => {
+        await withNode(cmd, 'cli', {}, async (node) => {
+          let bad = 0
+          for (const id of ids) {
+            try {
+              await node.queue[verb](id)
+              console.log(`${verb} ${id}: ok`)
+            } catch (err) {
+              bad++
+              console.error(`${verb} ${id}: ${errorMessage(err)}`)
+            }
+          }
+          if (bad > 0) throw new ExitError(EXIT.failed, `${bad} of ${ids.length} failed`)
+        })
+      })
+  }
+  jobCommand('retry', 'retry failed jobs')
+  jobCommand(
+    'cancel',
+    'cancel jobs: waiting ones are removed, active ones are stopped on whichever node runs them',
+  )
+  jobCommand('remove', 'remove jobs that are not active')
+
+  program
+    .command('priority')
+    .description('change the priority of a waiting job')
+    .argument('<id>', 'job id')
+    .addArgument(new Command().createArgument('<priority>', 'high, normal or low').choices([...PRIORITIES]))
+    .action(async (id: string, priority: Priority, _opts: unknown, cmd: Command) => {
+      await withNode(cmd, 'cli', {}, async (node) => {
+        await node.queue.setPriority(id, priority)
+        console.log(`job ${id}: priority ${priority}`)
+      })
+    })
+
+  program
+    .command('clean')
+    .description('remove completed and failed jobs older than the grace period')
+    .option('--grace <duration>', 'age, e.g. 90s, 30m, 24h, 7d', '24h')
+    .action(async (opts: { grace: string }, cmd: Command) => {
+      const grace = parseDuration(opts.grace)
+      if (grace === undefined)
+        throw new ExitError(EXIT.usage, `--grace ${opts.grace}: use e.g. 90s, 30m, 24h or 7d`)
+      await withNode(cmd, 'cli', {}, async (node) => {
+        const n = await node.queue.clean(grace)
+        console.log(`removed ${JSON.stringify(n)}`)
+      })
+    })
+
+  program
+    .command('presets')
+    .description('list the named presets')
+    .action(() => {
+      const rows = [['name', 'format', 'resize', 'what']]
+      for (const name of PRESET_NAMES) {
+        const p: { format: string; resize?: { width?: number; height?: number }; description: string } =
+          PRESETS[name]
+        rows.push([
+          name,
+          p.format,
+          p.resize ? `${p.resize.width ?? ''}x${p.resize.height ?? ''}` : '',
+          p.description,
+        ])
+      }
+      console.log(table(rows))
+    })
+
+  return program
+}
+
+/** Runs the CLI and exits with a documented code. */
+export async function main(argv: string[]): Promise<never> {
+  const program = buildProgram()
+  program.exitOverride()
+  let code: number = EXIT.ok
+  try {
+    await program.parseAsync(argv)
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      code = err.exitCode === 0 ? EXIT.ok : EXIT.usage
+    } else if (err instanceof ExitError) {
+      console.error(`bullpen: ${err.message}`)
+      code = err.code
+    } else if (err instanceof RedisUnavailableError) {
+      console.error(`bullpen: ${err.message}`)
+      code = EXIT.redis
+    } else if (err instanceof FfmpegMissingError) {
+      console.error(`bullpen: ${err.message}`)
+      code = EXIT.ffmpeg
+    } else if (err instanceof UserFacingError) {
+      console.error(`bullpen: ${err.message}`)
+      code = EXIT.failed
+    } else {
+      console.error(
+        `bullpen: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+      )
+      code = EXIT.failed
+    }
+  }
+  logger.flush()
+  process.exit(code)
+}
+
+void main(process.argv)

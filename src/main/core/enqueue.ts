@@ -1,0 +1,152 @@
+/**
+ * From "these files, made into this" to validated job payloads: resolve the spec, check every path, probe every
+ * input and refuse with a reason a person understands what cannot work — before anything reaches the queue.
+ */
+import { createHash } from 'node:crypto'
+import { realpath, stat } from 'node:fs/promises'
+import { basename, dirname, resolve } from 'node:path'
+import type { AddFilesRequest } from '../../shared/api'
+import {
+  type JobData,
+  JobDataSchema,
+  JOB_DATA_VERSION,
+  type TranscodeSpec,
+  TranscodeSpecSchema,
+  describeIssues,
+  isPresetName,
+  isSafeAbsolutePath,
+  presetSpec,
+  PRESET_NAMES,
+} from '../../shared/spec'
+import { InputRefusedError, UserFacingError, errorMessage } from './errors'
+import { checkInput, probeInput, summarize } from './ffmpeg'
+
+/** Probes run at once while queueing many files (ffprobe is mostly I/O and start-up). */
+export const PROBE_CONCURRENCY = 4
+
+/** Turns a preset name or an explicit spec into a validated spec; throws a UserFacingError otherwise. */
+export function resolveSpec(req: Pick<AddFilesRequest, 'preset' | 'spec'>): TranscodeSpec {
+  if (req.spec !== undefined) {
+    const parsed = TranscodeSpecSchema.safeParse(req.spec)
+    if (!parsed.success) throw new UserFacingError(`Invalid job spec: ${describeIssues(parsed.error)}`)
+    return parsed.data
+  }
+  if (req.preset !== undefined) {
+    if (!isPresetName(req.preset)) {
+      throw new UserFacingError(`Unknown preset "${req.preset}". Presets: ${PRESET_NAMES.join(', ')}.`)
+    }
+    return presetSpec(req.preset)
+  }
+  throw new UserFacingError('Say what to make: a preset, a format or a size.')
+}
+
+/** The identity of "this input made into this": same file (path, size, mtime), same spec, same output folder. */
+export function dedupeKey(
+  input: { path: string; size: number; mtimeMs: number },
+  spec: TranscodeSpec,
+  outputDir: string,
+): string {
+  const { preset: _label, ...what } = spec
+  return createHash('sha256')
+    .update(JSON.stringify([input.path, input.size, Math.trunc(input.mtimeMs), what, outputDir]))
+    .digest('hex')
+    .slice(0, 32)
+}
+
+/** Checks that an output folder exists and is a folder; returns its real absolute path. */
+export async function checkOutputDir(dir: string): Promise<string> {
+  const abs = resolve(dir)
+  let st
+  try {
+    st = await stat(abs)
+  } catch {
+    throw new UserFacingError(`The output folder ${abs} does not exist. Create it or choose another.`)
+  }
+  if (!st.isDirectory()) throw new UserFacingError(`The output folder ${abs} is not a folder.`)
+  return realpath(abs)
+}
+
+export interface PreparedFile {
+  path: string
+  data?: JobData
+  error?: string
+}
+
+export interface PrepareContext {
+  origin: string
+  /** Output folder from the request or the settings; empty: next to each input. */
+  outputDir?: string
+  batch?: string
+  now?: () => number
+}
+
+/** Checks and probes one file; never throws: a refusal is returned as `error`. */
+export async function prepareFile(
+  path: string,
+  spec: TranscodeSpec,
+  priority: JobData['priority'],
+  ctx: PrepareContext,
+): Promise<PreparedFile> {
+  const abs = resolve(path)
+  try {
+    let st
+    try {
+      st = await stat(abs)
+    } catch {
+      throw new InputRefusedError(`${abs}: no such file. Check the path.`, abs)
+    }
+    if (!st.isFile()) throw new InputRefusedError(`${abs} is not a file.`, abs)
+    if (st.size === 0)
+      throw new InputRefusedError(`${basename(abs)} is empty (0 bytes): there is nothing to transcode.`, abs)
+    const real = await realpath(abs)
+    const info = await probeInput(real)
+    checkInput(info, spec, real)
+    const outputDir = ctx.outputDir ? await checkOutputDir(ctx.outputDir) : dirname(real)
+    if (!isSafeAbsolutePath(real) || !isSafeAbsolutePath(outputDir)) {
+      throw new InputRefusedError(
+        `${basename(abs)}: its path contains characters Bullpen cannot pass on safely.`,
+        abs,
+      )
+    }
+    const input = { path: real, size: st.size, mtimeMs: Math.trunc(st.mtimeMs) }
+    const candidate: JobData = {
+      v: JOB_DATA_VERSION,
+      input,
+      outputDir,
+      spec,
+      priority,
+      origin: ctx.origin,
+      summary: summarize(info),
+      dedupeKey: dedupeKey(input, spec, outputDir),
+      createdAt: (ctx.now ?? Date.now)(),
+      ...(ctx.batch ? { batch: ctx.batch } : {}),
+    }
+    const parsed = JobDataSchema.safeParse(candidate)
+    if (!parsed.success) throw new InputRefusedError(`${basename(abs)}: ${describeIssues(parsed.error)}`, abs)
+    return { path, data: parsed.data }
+  } catch (err) {
+    return {
+      path,
+      error: err instanceof UserFacingError ? err.message : `${basename(abs)}: ${errorMessage(err)}`,
+    }
+  }
+}
+
+/** Prepares many files with a bounded number of probes at once; results keep the order of `paths`. */
+export async function prepareFiles(
+  paths: readonly string[],
+  spec: TranscodeSpec,
+  priority: JobData['priority'],
+  ctx: PrepareContext,
+): Promise<PreparedFile[]> {
+  const out: PreparedFile[] = new Array<PreparedFile>(paths.length)
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < paths.length) {
+      const i = next++
+      out[i] = await prepareFile(paths[i] as string, spec, priority, ctx)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(PROBE_CONCURRENCY, paths.length) }, worker))
+  return out
+}

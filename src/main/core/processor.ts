@@ -1,0 +1,98 @@
+/**
+ * The job processor: what a worker does with one job it took from the queue. The payload has already been
+ * validated by the queue module (it never reaches here otherwise); the input is checked again on this node, probed
+ * again, and only then handed to ffmpeg.
+ */
+import { stat } from 'node:fs/promises'
+import { basename } from 'node:path'
+import type { JobProgress, JobResult } from '../../shared/api'
+import type { JobData } from '../../shared/spec'
+import { UnrecoverableJobError, UserFacingError } from './errors'
+import { transcodeFile } from './ffmpeg'
+import { logger } from './logger'
+
+/** How often a job's progress is written to Redis at most. */
+export const PROGRESS_INTERVAL_MS = 250
+
+export interface ProcessorContext {
+  nodeId: string
+  nodeName: string
+  /** Kill an ffmpeg that makes no progress for this long (then the job is retried). */
+  stallTimeoutMs?: number
+}
+
+/** The slice of a Bull job the processor uses (so it can be driven by any queue front). */
+export interface ProcessableJob {
+  id: string | number
+  data: JobData
+  progress(value: JobProgress): Promise<unknown>
+  log(line: string): Promise<unknown>
+}
+
+/**
+ * Where this node can read the input. The origin (or a node that sees the very same file: same size and mtime)
+ * reads it in place; any other node cannot yet — that error is retryable so another node gets the job.
+ */
+export async function localInputPath(data: JobData, nodeId: string): Promise<string> {
+  const { path, size, mtimeMs } = data.input
+  const name = basename(path)
+  let st
+  try {
+    st = await stat(path)
+  } catch {
+    if (data.origin === nodeId) {
+      throw new UnrecoverableJobError(
+        `${name}: the input file is gone (${path}). Queue it again if it moved.`,
+      )
+    }
+    throw new UserFacingError(`${name}: the input is on node ${data.origin} and not reachable from ${nodeId}`)
+  }
+  if (!st.isFile() || st.size !== size || Math.trunc(st.mtimeMs) !== Math.trunc(mtimeMs)) {
+    if (data.origin === nodeId) {
+      throw new UnrecoverableJobError(`${name}: the input file changed after it was queued. Queue it again.`)
+    }
+    throw new UserFacingError(
+      `${name}: this node sees a different file at ${path} than node ${data.origin} queued`,
+    )
+  }
+  return path
+}
+
+/** Builds the processor for one node. */
+export function createProcessor(ctx: ProcessorContext) {
+  return async function process(job: ProcessableJob, signal: AbortSignal): Promise<JobResult> {
+    const data = job.data
+    const jobId = String(job.id)
+    const inputPath = await localInputPath(data, ctx.nodeId)
+    let last = 0
+    let pending: JobProgress | null = null
+    const report = (p: JobProgress, force = false): void => {
+      const now = Date.now()
+      if (!force && now - last < PROGRESS_INTERVAL_MS) {
+        pending = p
+        return
+      }
+      last = now
+      pending = null
+      job
+        .progress(p)
+        .catch((err: unknown) => logger.debug({ jobId, err: String(err) }, 'progress not written'))
+    }
+    report({ stage: 'encode', percent: 0, fps: null, speed: null, etaSec: null }, true)
+    const result = await transcodeFile({
+      jobId,
+      inputPath,
+      outputDir: data.outputDir,
+      spec: data.spec,
+      signal,
+      onProgress: (p) =>
+        report({ stage: 'encode', percent: p.percent, fps: p.fps, speed: p.speed, etaSec: p.etaSec }),
+      onLog: (line) => {
+        job.log(line).catch(() => undefined)
+      },
+      ...(ctx.stallTimeoutMs !== undefined ? { stallTimeoutMs: ctx.stallTimeoutMs } : {}),
+    })
+    if (pending) report({ ...(pending as JobProgress), percent: 100 }, true)
+    return { ...result, node: ctx.nodeName }
+  }
+}
