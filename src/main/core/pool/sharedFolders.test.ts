@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest'
+import { mapSharedDir, mapSharedPath, relativeSegments } from './sharedFolders'
+
+describe('shared folders', () => {
+  const origin = [{ name: 'media', path: '/mnt/media' }]
+  const self = [{ name: 'media', path: '/Volumes/media' }]
+
+  it('maps a path under a folder both nodes declare', () => {
+    expect(mapSharedPath('/mnt/media/a/b.mov', origin, self)).toBe('/Volumes/media/a/b.mov')
+    expect(mapSharedDir('/mnt/media/a', origin, self)).toBe('/Volumes/media/a')
+    expect(mapSharedDir('/mnt/media', origin, self)).toBe('/Volumes/media')
+  })
+
+  it('does not map what is outside, a prefix that is not a folder boundary, or an undeclared share', () => {
+    expect(mapSharedPath('/mnt/mediax/b.mov', origin, self)).toBeNull()
+    expect(mapSharedPath('/mnt/media', origin, self)).toBeNull()
+    expect(mapSharedPath('/home/u/b.mov', origin, self)).toBeNull()
+    expect(mapSharedPath('/mnt/media/b.mov', origin, [{ name: 'other', path: '/Volumes/media' }])).toBeNull()
+    expect(relativeSegments('/mnt/media', '/mnt/media/../etc/passwd')).toBeNull()
+  })
+
+  it('maps Windows origin paths (case-insensitive) onto a POSIX worker', () => {
+    const win = [{ name: 'media', path: 'D:\\Media' }]
+    expect(mapSharedPath('d:\\media\\Clips\\x.mp4', win, self)).toBe('/Volumes/media/Clips/x.mp4')
+  })
+})
