@@ -253,7 +253,7 @@ export function listEncoders(): Promise<Set<string>> {
   const { ffmpeg } = ffmpegPaths()
   if (encodersCache?.ffmpeg !== ffmpeg) {
     // Lines look like " V....D libx264   libx264 H.264 / AVC …"; the legend above them has "=" in it.
-    const encoders = listNames(ffmpeg, '-encoders', /^\s[VAS][A-Z.]{5}\s+(\S+)\s/)
+    const encoders = listNames(ffmpeg, '-encoders', /^\s[VAS][A-Z.]{5}\s+([^\s=]\S*)\s/)
     encodersCache = { ffmpeg, encoders }
     encoders.catch(() => {
       if (encodersCache?.encoders === encoders) encodersCache = null

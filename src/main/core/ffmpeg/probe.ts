@@ -3,7 +3,7 @@
  * messages a person understands ({@link InputRefusedError}, naming the file).
  */
 import { execFile } from 'node:child_process'
-import { stat } from 'node:fs/promises'
+import { open, stat, type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 import { AUDIO_FORMATS, type InputSummary, type TranscodeSpec } from '../../../shared/spec'
 import { InputRefusedError } from '../errors'
@@ -160,11 +160,12 @@ export function parseProbe(raw: RawProbe, file: string, size: number): MediaInfo
   const name = path.basename(file)
   const streams = raw.streams ?? []
   const formatName = raw.format?.format_name ?? 'unknown'
-  if (formatName === 'tty' || formatName.endsWith('_pipe') || formatName === 'image2') {
-    throw new InputRefusedError(
-      `${name} is not a video or audio file (ffmpeg reads it as ${formatName})`,
-      file,
-    )
+  if (formatName.endsWith('_pipe') || formatName === 'image2') {
+    throw new InputRefusedError(`${name} is a still image, not a video or audio file`, file)
+  }
+  if (formatName === 'tty') {
+    // ffmpeg's tty demuxer renders any text file as "video": that is not media.
+    throw new InputRefusedError(`${name} is not a video or audio file ffmpeg can read (it is text)`, file)
   }
   const videos = streams.filter((s) => s.codec_type === 'video')
   const real = videos.find((s) => s.disposition?.attached_pic !== 1)
@@ -238,6 +239,36 @@ export function tellingLine(stderr: string, file?: string): string {
   return clean[0] ?? 'no message'
 }
 
+/** ISO-BMFF (MP4/MOV) box types a real file starts with. */
+const MP4_BOXES = new Set(['ftyp', 'moov', 'mdat', 'free', 'skip', 'wide', 'pnot', 'uuid'])
+
+/**
+ * True when the file starts like an MP4/MOV (a known box at offset 4) or another container ffmpeg recognises by
+ * its magic bytes: then a demuxer error means "damaged", not "this was never a video" (e.g. a text file named .mp4).
+ */
+async function looksLikeMedia(file: string): Promise<boolean> {
+  let fh: FileHandle | undefined
+  try {
+    fh = await open(file, 'r')
+    const buf = Buffer.alloc(12)
+    const { bytesRead } = await fh.read(buf, 0, 12, 0)
+    if (bytesRead < 8) return false
+    if (MP4_BOXES.has(buf.toString('latin1', 4, 8))) return true
+    const magic = buf.toString('latin1', 0, 4)
+    return (
+      magic === '\x1aE\xdf\xa3' ||
+      magic === 'RIFF' ||
+      magic === 'OggS' ||
+      magic === 'FLV\x01' ||
+      magic === 'ID3\x03'
+    )
+  } catch {
+    return false
+  } finally {
+    await fh?.close()
+  }
+}
+
 /**
  * Probes an input file. Refuses (InputRefusedError, naming the file) a missing path, something that is not a
  * regular file, an empty file, a file ffprobe cannot read (a damaged MP4 without its moov atom is called
@@ -275,8 +306,15 @@ export async function probeInput(file: string): Promise<MediaInfo> {
     if (e.code === 'ENOENT') throw e // ffprobe itself is missing: checkFfmpeg explains that, not this file
     const stderr = e.stderr ?? ''
     const line = tellingLine(stderr, abs)
-    if (/moov atom not found|Truncating packet|partial file|End of file|invalid atom size/i.test(stderr)) {
+    if (
+      /moov atom not found|Truncating packet|partial file|End of file|invalid atom size/i.test(stderr) &&
+      (await looksLikeMedia(abs))
+    ) {
       throw new InputRefusedError(`${name} is damaged or incomplete (${line})`, abs)
+    }
+    if (/moov atom not found/i.test(stderr)) {
+      // Named like an MP4 but does not start like one: it never was a video.
+      throw new InputRefusedError(`${name} is not a video or audio file ffmpeg can read`, abs)
     }
     if (/Invalid data found when processing input/i.test(stderr)) {
       throw new InputRefusedError(`${name} is not a video or audio file ffmpeg can read (${line})`, abs)

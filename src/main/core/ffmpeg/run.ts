@@ -104,8 +104,7 @@ export function runFfmpeg(opts: RunOptions): Promise<RunResult> {
   const graceMs = opts.killGraceMs ?? 3000
 
   const onOuterAbort = (): void => {
-    const r: unknown = opts.signal?.reason
-    controller.abort(r instanceof Error ? r : new JobCancelledError())
+    controller.abort(opts.signal ? abortReason(opts.signal) : new JobCancelledError())
   }
   if (opts.signal?.aborted) onOuterAbort()
   else opts.signal?.addEventListener('abort', onOuterAbort, { once: true })
@@ -162,6 +161,8 @@ export function runFfmpeg(opts: RunOptions): Promise<RunResult> {
       proc?.stdout?.setEncoding('utf8')
       proc?.stdout?.on('data', (chunk: string) => {
         for (const snap of tracker.write(chunk)) {
+          // Stopped on purpose: ffmpeg still ends gracefully and says progress=end; that is not news to pass on.
+          if (failure) return
           const key = `${snap.outTimeSec}|${snap.frame ?? ''}|${snap.done}`
           if (key !== lastKey) {
             lastKey = key
@@ -217,6 +218,15 @@ export function runFfmpeg(opts: RunOptions): Promise<RunResult> {
 }
 
 function controllerReason(c: AbortController): Error {
-  const r: unknown = c.signal.reason
-  return r instanceof Error ? r : new JobCancelledError()
+  return abortReason(c.signal)
+}
+
+/**
+ * The error an aborted signal stands for: its reason when that is one of ours (any Error but the DOMException
+ * `abort()` without an argument sets), else {@link JobCancelledError}.
+ */
+export function abortReason(signal: AbortSignal): Error {
+  const r: unknown = signal.reason
+  if (r instanceof Error && !(r.name === 'AbortError' && r.constructor.name === 'DOMException')) return r
+  return new JobCancelledError()
 }

@@ -6,14 +6,14 @@
 import { rm, stat } from 'node:fs/promises'
 import path from 'node:path'
 import type { TranscodeSpec } from '../../../shared/spec'
-import { FfmpegMissingError, JobCancelledError, UserFacingError } from '../errors'
+import { FfmpegMissingError, UserFacingError } from '../errors'
 import { logger } from '../logger'
 import { buildFfmpegArgs, type SubtitleOutcome } from './args'
 import { detectCapabilities, listEncoders } from './locate'
 import { commitOutput, planOutput, tempPathFor } from './output'
 import { checkInput, probeInput, type MediaInfo } from './probe'
 import { createThrottle, type ProgressSnapshot } from './progress'
-import { runFfmpeg } from './run'
+import { abortReason, runFfmpeg } from './run'
 import { expectationFor, verifyOutput } from './verify'
 
 export interface TranscodeOptions {
@@ -44,10 +44,7 @@ export interface TranscodeResult {
 }
 
 function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) {
-    const r: unknown = signal.reason
-    throw r instanceof Error ? r : new JobCancelledError()
-  }
+  if (signal?.aborted) throw abortReason(signal)
 }
 
 /** Transcodes one file as `spec` says. See the module comment for the steps. */
