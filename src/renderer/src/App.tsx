@@ -32,7 +32,7 @@
  *   button "Retry <file>"                         (failed; the failure reason is shown in the row)
  *   button "Reveal output of <file>"              (completed)
  *   button "Remove <file>"                        (completed/failed)
- *   Each row also carries data-job-id="<id>".
+ *   Each listitem (and the row inside it) carries data-job-id="<id>"; unloaded rows are empty and aria-busy.
  * complementary "Settings" (when open): radio "Local (default, on this computer)" | "Remote (shared by a pool of
  *   nodes)"; textbox "Redis URL", "Redis password", checkbox "Use TLS (rediss://)" (remote only);
  *   spinbutton "Jobs at once"; textbox "Output folder"; textbox "Node name";

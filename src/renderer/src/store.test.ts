@@ -152,6 +152,24 @@ describe('events', () => {
     expect(useBullpen.getState().list).toMatchObject({ total: 3, ids: ['a', 'b', 'c'] })
   })
 
+  it('refetches a queue whose order an update changed (priority, move to top)', async () => {
+    vi.useFakeTimers()
+    fake.put(makeJob({ id: 'a' }), makeJob({ id: 'b' }), makeJob({ id: 'c' }))
+    stop = initStore(fake)
+    await vi.advanceTimersByTimeAsync(0)
+    expect(useBullpen.getState().list.ids).toEqual(['a', 'b', 'c'])
+
+    // The core now runs "c" first; only a job:updated says so.
+    const c = makeJob({ id: 'c', priority: 'high' })
+    fake.jobs.clear()
+    fake.put(c, makeJob({ id: 'a' }), makeJob({ id: 'b' }))
+    fake.emit('job:updated', c)
+    await vi.advanceTimersByTimeAsync(FLUSH_MS)
+    expect(useBullpen.getState().jobs['c']?.priority).toBe('high')
+    await vi.advanceTimersByTimeAsync(RESYNC_MS)
+    expect(useBullpen.getState().list.ids).toEqual(['c', 'a', 'b'])
+  })
+
   it('coalesces progress: one store update per flush, with the latest value of each job', async () => {
     vi.useFakeTimers()
     fake.put(makeJob({ id: 'r1', state: 'active' }), makeJob({ id: 'r2', state: 'active' }))

@@ -128,6 +128,9 @@ let listGen = 0
 const pageGens = new Map<number, number>()
 let visible = { start: 0, end: PAGE_SIZE - 1 }
 
+/** States whose lists are in queue order, which an update (priority, move to top) can change. */
+const QUEUED_STATES: ReadonlySet<JobState> = new Set(['waiting', 'delayed', 'paused'])
+
 type JobEvent = { type: 'upsert'; job: JobView } | { type: 'remove'; id: string }
 let pendingEvents: JobEvent[] = []
 const pendingProgress = new Map<string, JobProgress>()
@@ -389,6 +392,8 @@ export function flushEvents(): void {
     else if (job.state !== 'active') delete prog[id]
     if (job.state === tab) {
       jobs[id] = job
+      // A priority change or "move to top" reorders a queue: its place is only known from a refetch.
+      if (at !== undefined && QUEUED_STATES.has(tab)) changed = true
       if (at === undefined && editable) {
         // Finished jobs are listed newest first; the others in queue order (the refetch settles the exact place).
         ids = tab === 'completed' || tab === 'failed' ? [id, ...ids] : [...ids, id]

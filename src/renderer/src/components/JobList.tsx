@@ -81,6 +81,7 @@ export function JobList(): React.JSX.Element {
                 aria-setsize={list.total}
                 aria-posinset={item.index + 1}
                 data-index={item.index}
+                data-job-id={id}
                 tabIndex={-1}
                 className="job-slot"
                 style={{ transform: `translateY(${item.start}px)`, height: ROW_HEIGHT }}

@@ -63,6 +63,12 @@ function detail(job: JobView, progress: JobProgress | null): React.JSX.Element {
       )
     }
     default: {
+      if (job.state === 'delayed' && job.failedReason)
+        return (
+          <span className="job-reason" title={job.failedReason}>
+            Will retry (attempt {job.attemptsMade + 1} of {job.attempts}): {job.failedReason}
+          </span>
+        )
       const d = job.summary.durationSec
       const size =
         job.summary.width && job.summary.height ? `${job.summary.width}×${job.summary.height}` : null
