@@ -14,6 +14,7 @@ export default defineConfig({
           include: ['src/**/*.test.ts'],
           exclude: ['src/renderer/**'],
           environment: 'node',
+          globalSetup: ['tests/setup/redis.ts'],
         },
       },
       {
@@ -30,6 +31,7 @@ export default defineConfig({
           name: 'integration',
           include: ['tests/integration/**/*.test.ts'],
           environment: 'node',
+          globalSetup: ['tests/setup/redis.ts'],
           testTimeout: 120_000,
           hookTimeout: 60_000,
           // Real ffmpeg on two cores: files run one at a time so encodes do not starve each other.
@@ -42,6 +44,7 @@ export default defineConfig({
           name: 'e2e',
           include: ['tests/e2e/**/*.test.ts'],
           environment: 'node',
+          globalSetup: ['tests/setup/redis.ts'],
           testTimeout: 180_000,
           hookTimeout: 120_000,
           fileParallelism: false,

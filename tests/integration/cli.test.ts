@@ -1,0 +1,243 @@
+/**
+ * The `bullpen` CLI as a user runs it: the built bundle (out/main/cli.js, made by `npm run build` / `npm test`),
+ * its own redis-server with AOF, real ffmpeg, real files, outputs checked with ffprobe.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { promisify } from 'node:util'
+import Bull from 'bull'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type RedisServerHandle, startRedisServer, waitFor } from '../helpers/redis'
+
+const run = promisify(execFile)
+const root = resolve(__dirname, '..', '..')
+const cli = join(root, 'out', 'main', 'cli.js')
+const media = resolve(root, '..', 'shared', 'media')
+
+interface Probe {
+  streams: Array<{ codec_type: string; codec_name: string; width?: number; height?: number }>
+  format: { duration?: string }
+}
+
+async function ffprobe(file: string): Promise<Probe> {
+  const { stdout } = await run('ffprobe', [
+    '-v',
+    'error',
+    '-show_streams',
+    '-show_format',
+    '-of',
+    'json',
+    file,
+  ])
+  return JSON.parse(stdout) as Probe
+}
+
+let redis: RedisServerHandle
+let work: string
+let dataDir: string
+
+interface Result {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+function bullpen(args: string[], opts: { redisUrl?: string; timeoutMs?: number } = {}): Promise<Result> {
+  return new Promise((done) => {
+    const child = spawn(process.execPath, [cli, ...args], {
+      env: {
+        ...process.env,
+        BULLPEN_REDIS_URL: opts.redisUrl ?? redis.url,
+        BULLPEN_DATA_DIR: dataDir,
+        BULLPEN_LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 90_000)
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      done({ code, stdout, stderr })
+    })
+  })
+}
+
+beforeAll(async () => {
+  await stat(cli).catch(() => {
+    throw new Error(`${cli} is missing: run \`npm run build\` first (npm test does).`)
+  })
+  redis = await startRedisServer({ appendonly: true, appendfsync: 'everysec' })
+  work = await mkdtemp(join(tmpdir(), 'bullpen-cli-'))
+  dataDir = join(work, 'data')
+})
+
+afterAll(async () => {
+  await redis?.stop()
+  if (work) await rm(work, { recursive: true, force: true })
+})
+
+describe('bullpen transcode', () => {
+  it('makes a VP9 webm of 426x240 with the input duration (the README main job)', async () => {
+    const out = join(work, 'out-webm')
+    await mkdir(out)
+    const r = await bullpen([
+      'transcode',
+      join(media, 'real-360p-17s.mp4'),
+      '--to',
+      'webm',
+      '--resize',
+      'x240',
+      '--out',
+      out,
+    ])
+    expect(r.code, r.stderr).toBe(0)
+    expect(await readdir(out)).toEqual(['real-360p-17s.webm'])
+    const p = await ffprobe(join(out, 'real-360p-17s.webm'))
+    const v = p.streams.find((s) => s.codec_type === 'video')
+    expect(v).toMatchObject({ codec_name: 'vp9', width: 426, height: 240 })
+    expect(p.streams.find((s) => s.codec_type === 'audio')?.codec_name).toBe('opus')
+    expect(Number(p.format.duration)).toBeCloseTo(17.06, 0)
+  })
+
+  it('never writes over an existing file and keeps the input intact', async () => {
+    const out = join(work, 'out-clash')
+    await mkdir(out)
+    const input = join(out, 'clip.flv')
+    await copyFile(join(media, "te[s]t_ video ' _ .flv"), input)
+    const before = await readFile(input)
+    await writeFile(join(out, 'clip.mp4'), 'precious')
+    const r = await bullpen(['transcode', input, '--to', 'mp4'])
+    expect(r.code, r.stderr).toBe(0)
+    expect((await readdir(out)).sort()).toEqual(['clip (1).mp4', 'clip.flv', 'clip.mp4'])
+    expect(await readFile(join(out, 'clip.mp4'), 'utf8')).toBe('precious')
+    expect((await readFile(input)).equals(before)).toBe(true)
+    const p = await ffprobe(join(out, 'clip (1).mp4'))
+    expect(p.streams.find((s) => s.codec_type === 'video')).toMatchObject({
+      codec_name: 'h264',
+      width: 320,
+      height: 240,
+    })
+  })
+
+  it('refuses a damaged file, a missing one and an impossible target with reasons, exit code 1', async () => {
+    const out = join(work, 'out-bad')
+    await mkdir(out)
+    const r = await bullpen([
+      'transcode',
+      join(media, 'broken-no-moov.mp4'),
+      join(work, 'no-such-file.mp4'),
+      '--to',
+      'mp4',
+      '--out',
+      out,
+    ])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/broken-no-moov\.mp4.*damaged/i)
+    expect(r.stderr).toMatch(/no-such-file\.mp4: no such file/)
+    const mp3 = await bullpen(['transcode', join(media, 'video-only.mp4'), '--to', 'mp3', '--out', out])
+    expect(mp3.code).toBe(1)
+    expect(mp3.stderr).toMatch(/video-only\.mp4.*no audio/i)
+    expect(await readdir(out)).toEqual([])
+  })
+
+  it('exits 2 on a usage error and 3 when Redis cannot be reached', async () => {
+    const usage = await bullpen(['transcode', join(media, 'audio.mp3'), '--resize', 'big'])
+    expect(usage.code).toBe(2)
+    expect(usage.stderr).toMatch(/--resize big/)
+    const down = await bullpen(['status'], { redisUrl: 'redis://127.0.0.1:1' })
+    expect(down.code).toBe(3)
+    expect(down.stderr).toMatch(/127\.0\.0\.1:1/)
+  })
+})
+
+describe('bullpen add / worker / jobs', () => {
+  it('loses no job when Redis is killed and restarted mid-batch (AOF)', async () => {
+    const src = join(work, 'batch')
+    const out = join(work, 'out-batch')
+    await mkdir(src)
+    await mkdir(out)
+    const files: string[] = []
+    for (let i = 0; i < 5; i++) {
+      const f = join(src, `clip-${i}.mp4`)
+      await copyFile(join(media, 'video-only.mp4'), f)
+      files.push(f)
+    }
+    const add = await bullpen(['add', ...files, '--to', 'mp4', '--resize', 'x360', '--out', out])
+    expect(add.code, add.stderr).toBe(0)
+    expect(add.stdout.match(/^queued /gm)).toHaveLength(5)
+
+    const worker: ChildProcess = spawn(
+      process.execPath,
+      [cli, 'worker', '--concurrency', '1', '--name', 'w1'],
+      {
+        env: { ...process.env, BULLPEN_REDIS_URL: redis.url, BULLPEN_DATA_DIR: join(work, 'worker-data') },
+        stdio: 'ignore',
+      },
+    )
+    try {
+      const outputs = async (): Promise<string[]> =>
+        (await readdir(out)).filter((f) => f.endsWith('.mp4') && !f.startsWith('.'))
+      await waitFor(async () => (await outputs()).length >= 1, 'first output', 60_000)
+      await redis.kill('SIGKILL')
+      await new Promise((r) => setTimeout(r, 1500))
+      await redis.restart()
+      await waitFor(async () => (await outputs()).length === 5, 'all five outputs after the restart', 120_000)
+      expect((await outputs()).sort()).toEqual(files.map((_, i) => `clip-${i}.mp4`))
+      for (const f of await outputs()) {
+        const p = await ffprobe(join(out, f))
+        expect(p.streams.find((s) => s.codec_type === 'video')).toMatchObject({ width: 640, height: 360 })
+      }
+      // Exactly one completed job per file: nothing lost, nothing run twice.
+      const jobs = await bullpen(['jobs', '--state', 'completed', '--json', '--limit', '100'])
+      const page = JSON.parse(jobs.stdout) as {
+        items: Array<{ name: string; result: { outputPath: string } }>
+      }
+      const mine = page.items.filter((j) => j.name.startsWith('clip-')).map((j) => j.result.outputPath)
+      expect(mine.sort()).toEqual(files.map((_, i) => join(out, `clip-${i}.mp4`)))
+    } finally {
+      worker.kill('SIGTERM')
+      await new Promise((r) => worker.once('exit', r))
+    }
+    expect((await readdir(out)).filter((f) => f.includes('.part'))).toEqual([])
+  })
+
+  it('fails a hostile job written straight into Redis without starting ffmpeg', async () => {
+    const queue = new Bull('transcode', redis.url, { prefix: 'bullpen' })
+    const hostile = [
+      { v: 1, outputDir: '/tmp/../../etc', extra: 1 },
+      {
+        v: 1,
+        input: { path: join(media, 'audio.mp3'), size: 1, mtimeMs: 0 },
+        spec: { format: 'mp4', resize: { width: 100000 } },
+      },
+      { v: 1, spec: { format: 'mp4', ffmpegArgs: ['-f', 'null'] } },
+    ]
+    const ids: string[] = []
+    for (const data of hostile) ids.push(String((await queue.add(data, { attempts: 3 })).id))
+    const worker = spawn(process.execPath, [cli, 'worker', '--name', 'w2'], {
+      env: { ...process.env, BULLPEN_REDIS_URL: redis.url, BULLPEN_DATA_DIR: join(work, 'worker2-data') },
+      stdio: 'ignore',
+    })
+    try {
+      await waitFor(
+        async () => (await queue.getFailedCount()) >= ids.length + 0,
+        'hostile jobs failed',
+        30_000,
+      )
+      for (const id of ids) {
+        const job = await queue.getJob(id)
+        expect(job?.failedReason).toMatch(/invalid|must|unrecognized|required/i)
+        expect(job?.attemptsMade).toBe(1)
+      }
+    } finally {
+      worker.kill('SIGTERM')
+      await new Promise((r) => worker.once('exit', r))
+      await queue.close()
+    }
+  })
+})
