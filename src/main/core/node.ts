@@ -12,15 +12,20 @@ import type {
   JobResult,
   JobState,
   JobView,
+  NodeInfo,
   Page,
 } from '../../shared/api'
 import { describeSpec } from '../../shared/spec'
 import { prepareFiles, resolveSpec } from './enqueue'
 import { errorMessage } from './errors'
-import { checkFfmpeg } from './ffmpeg'
+import { checkFfmpeg, listEncoders } from './ffmpeg'
 import { logger } from './logger'
+import type { PoolConfig } from './pool/config'
+import { loadPoolConfig } from './pool/config'
+import { PoolMember, poolNodes, servingEntry } from './pool/member'
+import { ownQueueName } from './pool/routing'
 import { createProcessor } from './processor'
-import { type JobInfo, TranscodeQueue } from './queue'
+import { type JobInfo, TranscodeQueue, type WorkerSettings } from './queue'
 import { ensureRedis, resolveRedisUrl, describeRedisUrl } from './redis'
 import { DEFAULT_CONCURRENCY, SettingsStore, defaultDataDir, nodeIdFor } from './settings'
 
@@ -41,6 +46,31 @@ export interface StartOptions {
   queueName?: string
   prefix?: string
   stallTimeoutMs?: number
+  /**
+   * Serve this node's files to the pool (file service + registry). Default: every long-running node (not a
+   * one-shot CLI command that does not work).
+   */
+  serve?: boolean
+  /** Overrides of the data folder's pool.json (mode, bind, advertiseHost, port, sharedFolders). */
+  pool?: Partial<PoolConfig>
+  /** Bull lock settings (long encodes); default from BULLPEN_LOCK_DURATION_MS etc., else the queue's. */
+  worker?: Partial<WorkerSettings>
+  /** Registry heartbeat (tests). */
+  heartbeatMs?: number
+}
+
+/** Worker lock settings from the environment (BULLPEN_LOCK_DURATION_MS, BULLPEN_STALLED_INTERVAL_MS). */
+function workerSettingsFromEnv(): Partial<WorkerSettings> {
+  const out: Partial<WorkerSettings> = {}
+  const num = (name: string): number | undefined => {
+    const v = Number(process.env[name])
+    return Number.isInteger(v) && v > 0 ? v : undefined
+  }
+  const lock = num('BULLPEN_LOCK_DURATION_MS')
+  const stalled = num('BULLPEN_STALLED_INTERVAL_MS')
+  if (lock !== undefined) out.lockDuration = lock
+  if (stalled !== undefined) out.stalledInterval = stalled
+  return out
 }
 
 /** What the CLI and the app follow while a set of jobs runs. */
@@ -57,6 +87,10 @@ export class BullpenNode {
   concurrency = 0
   readonly hostName = hostname()
   ffmpegVersion = ''
+  /** This node's part in the pool (registry, file service), when it serves or works. */
+  pool: PoolMember | undefined
+  /** Key prefix of the pool registry: `<prefix>:<base queue name>`. */
+  registryPrefix = ''
 
   private constructor(
     readonly id: string,
@@ -82,15 +116,42 @@ export class BullpenNode {
     const ff = await checkFfmpeg()
     const id = nodeIdFor(dataDir)
     const name = opts.name ?? (s.nodeName || hostname())
+    const baseName = opts.queueName ?? 'transcode'
+    const poolConfig = { ...loadPoolConfig(dataDir), ...opts.pool }
+    // "My jobs only": this node queues into and works on its own queue (see docs/pooling.md, "Routing").
+    const queueName = poolConfig.mode === 'own' ? ownQueueName(baseName, id) : baseName
+    const worker = opts.worker ?? workerSettingsFromEnv()
     const queue = new TranscodeQueue({
       redisUrl,
-      ...(opts.queueName ? { name: opts.queueName } : {}),
+      name: queueName,
+      nodeId: id,
       ...(opts.prefix ? { prefix: opts.prefix } : {}),
+      ...(Object.keys(worker).length > 0 ? { worker } : {}),
     })
     const node = new BullpenNode(id, name, opts.kind, dataDir, settings, redisUrl, queue, opts)
     node.ffmpegVersion = ff.ffmpegVersion
+    node.registryPrefix = `${queue.prefix}:${baseName}`
+    const concurrency = opts.concurrency ?? s.concurrency ?? DEFAULT_CONCURRENCY
+    const serve = opts.serve ?? (opts.kind !== 'cli' || opts.work === true)
+    if (serve || opts.work) {
+      node.pool = await PoolMember.start({
+        nodeId: id,
+        name,
+        kind: opts.kind,
+        dataDir,
+        queue,
+        registryPrefix: node.registryPrefix,
+        serve,
+        work: opts.work === true,
+        concurrency,
+        ffmpegVersion: ff.ffmpegVersion,
+        encoders: [...(await listEncoders().catch(() => new Set<string>()))].sort(),
+        config: poolConfig,
+        ...(opts.heartbeatMs !== undefined ? { heartbeatMs: opts.heartbeatMs } : {}),
+      })
+    }
     logger.info({ node: id, name, redis: describeRedisUrl(redisUrl) }, 'node started')
-    if (opts.work) await node.startWork(opts.concurrency ?? s.concurrency ?? DEFAULT_CONCURRENCY)
+    if (opts.work) await node.startWork(concurrency)
     return node
   }
 
@@ -103,8 +164,16 @@ export class BullpenNode {
       nodeId: this.id,
       nodeName: this.name,
       ...(this.opts.stallTimeoutMs !== undefined ? { stallTimeoutMs: this.opts.stallTimeoutMs } : {}),
+      ...(this.pool ? { pool: this.pool } : {}),
     })
-    await this.queue.process(concurrency, (job, signal) => processor(job, signal))
+    const pool = this.pool
+    // A job whose origin is away goes back to the queue (delayed, no attempt counted) instead of failing.
+    const handler = PoolMember.handingBack(async (job, signal) => {
+      const result = await processor(job, signal)
+      await pool?.recordCompletion(String(job.id))
+      return result
+    })
+    await this.queue.process(concurrency, handler)
   }
 
   get isWorking(): boolean {
@@ -129,12 +198,25 @@ export class BullpenNode {
       }
       try {
         const { id, duplicate } = await this.queue.add(p.data)
+        // The transfer token lets the worker that takes the job fetch its input from this node.
+        if (!duplicate) await this.pool?.onEnqueued(id, p.data)
         outcomes.push({ path: p.path, id, duplicate, error: null })
       } catch (err) {
         outcomes.push({ path: p.path, id: null, duplicate: false, error: errorMessage(err) })
       }
     }
     return outcomes
+  }
+
+  /** The live nodes of the pool. */
+  async listNodes(): Promise<NodeInfo[]> {
+    return this.pool ? this.pool.listNodes() : poolNodes(this.queue, this.registryPrefix, this.id)
+  }
+
+  /** True when a process of this node (this data folder) is serving its files to the pool right now. */
+  async isServing(): Promise<boolean> {
+    if (this.pool?.fileServiceUrl) return true
+    return (await servingEntry(this.queue, this.registryPrefix, this.id)) !== null
   }
 
   /** One page of jobs in a state, as views. */
@@ -213,6 +295,8 @@ export class BullpenNode {
   async stop(opts: { handBack?: boolean } = {}): Promise<void> {
     if (this.stopped) return
     this.stopped = true
+    // Leave the pool first: the registry shares the queue's connections, which close with it.
+    await this.pool?.stop()
     await this.queue.close({ handBack: opts.handBack ?? false })
   }
 }

@@ -10,6 +10,7 @@ import type { JobData } from '../../shared/spec'
 import { UnrecoverableJobError, UserFacingError } from './errors'
 import { transcodeFile } from './ffmpeg'
 import { logger } from './logger'
+import type { PoolMember } from './pool/member'
 
 /** How often a job's progress is written to Redis at most. */
 export const PROGRESS_INTERVAL_MS = 250
@@ -19,6 +20,8 @@ export interface ProcessorContext {
   nodeName: string
   /** Kill an ffmpeg that makes no progress for this long (then the job is retried). */
   stallTimeoutMs?: number
+  /** The pool: jobs of other origins are run through it (shared folder, or fetch → encode → upload). */
+  pool?: PoolMember
 }
 
 /** The slice of a Bull job the processor uses (so it can be driven by any queue front). */
@@ -63,7 +66,6 @@ export function createProcessor(ctx: ProcessorContext) {
   return async function process(job: ProcessableJob, signal: AbortSignal): Promise<JobResult> {
     const data = job.data
     const jobId = String(job.id)
-    const inputPath = await localInputPath(data, ctx.nodeId)
     let last = 0
     let pending: JobProgress | null = null
     const report = (p: JobProgress, force = false): void => {
@@ -78,20 +80,41 @@ export function createProcessor(ctx: ProcessorContext) {
         .progress(p)
         .catch((err: unknown) => logger.debug({ jobId, err: String(err) }, 'progress not written'))
     }
-    report({ stage: 'encode', percent: 0, fps: null, speed: null, etaSec: null }, true)
-    const result = await transcodeFile({
-      jobId,
-      inputPath,
-      outputDir: data.outputDir,
-      spec: data.spec,
-      signal,
-      onProgress: (p) =>
-        report({ stage: 'encode', percent: p.percent, fps: p.fps, speed: p.speed, etaSec: p.etaSec }),
-      onLog: (line) => {
-        job.log(line).catch(() => undefined)
-      },
-      ...(ctx.stallTimeoutMs !== undefined ? { stallTimeoutMs: ctx.stallTimeoutMs } : {}),
-    })
+    const encode = ({ inputPath, outputDir }: { inputPath: string; outputDir: string }) => {
+      report({ stage: 'encode', percent: 0, fps: null, speed: null, etaSec: null }, true)
+      return transcodeFile({
+        jobId,
+        inputPath,
+        outputDir,
+        spec: data.spec,
+        signal,
+        onProgress: (p) =>
+          report({ stage: 'encode', percent: p.percent, fps: p.fps, speed: p.speed, etaSec: p.etaSec }),
+        onLog: (line) => {
+          job.log(line).catch(() => undefined)
+        },
+        ...(ctx.stallTimeoutMs !== undefined ? { stallTimeoutMs: ctx.stallTimeoutMs } : {}),
+      })
+    }
+    if (ctx.pool && data.origin !== ctx.nodeId) {
+      // Another node's job: read through a shared folder, or fetch the input and send the output back.
+      const started = Date.now()
+      const { result, route } = await ctx.pool.run(jobId, data, encode, {
+        signal,
+        onProgress: (p) => {
+          if (p.stage !== 'encode')
+            report({ stage: p.stage, percent: p.percent, fps: null, speed: null, etaSec: null })
+        },
+      })
+      job
+        .log(
+          `processed on ${ctx.nodeName} (${ctx.nodeId}), input ${route === 'fetch' ? 'fetched from' : 'shared with'} ${data.origin}`,
+        )
+        .catch(() => undefined)
+      return { ...result, elapsedMs: Date.now() - started, node: ctx.nodeName }
+    }
+    const inputPath = await localInputPath(data, ctx.nodeId)
+    const result = await encode({ inputPath, outputDir: data.outputDir })
     if (pending) report({ ...(pending as JobProgress), percent: 100 }, true)
     return { ...result, node: ctx.nodeName }
   }

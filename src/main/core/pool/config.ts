@@ -13,8 +13,11 @@ import { logger } from '../logger'
 export const POOL_MODES = ['pool', 'own'] as const
 export type PoolMode = (typeof POOL_MODES)[number]
 
-/** Default TCP port of the file service (0 would pick a free one). */
-export const DEFAULT_FILE_SERVICE_PORT = 7420
+/**
+ * Default TCP port of the file service: 0, any free one (it is advertised in the registry, so several nodes on one
+ * machine never collide). Set a fixed port in pool.json when a firewall must let it through.
+ */
+export const DEFAULT_FILE_SERVICE_PORT = 0
 
 /** A folder several nodes see, each under its own path, known to all by the same `name`. */
 export const SharedFolderSchema = z

@@ -241,8 +241,22 @@ export interface NodeRegistryOptions {
   keyPrefix: string
   self: NodeAnnouncement
   heartbeatMs?: number
+  /** Fields read fresh at every beat (e.g. running jobs, paused). */
+  refresh?: () => Partial<Omit<NodeAnnouncement, 'id'>>
   logger?: Logger
 }
+
+/**
+ * Deletes a node's entry only when this process wrote it: two processes of one data folder share a node id (say
+ * `bullpen worker` and `bullpen add --wait`), and the one that stops must not remove the other's entry.
+ */
+const DEREGISTER_LUA = `
+if redis.call('HGET', KEYS[1], 'instance') == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('SREM', KEYS[2], ARGV[2])
+  return 1
+end
+return 0`
 
 /** This node's registration: heartbeat, updates, completions, and reads of the whole pool. */
 export class NodeRegistry {
@@ -253,6 +267,8 @@ export class NodeRegistry {
   private beating: Promise<void> | undefined
   private stopped = false
   private readonly log: Logger
+  /** This process's registration (see DEREGISTER_LUA). */
+  private readonly instance = `${process.pid}-${Math.random().toString(36).slice(2, 10)}`
 
   constructor(private readonly opts: NodeRegistryOptions) {
     const id = NodeIdSchema.safeParse(opts.self.id)
@@ -298,10 +314,11 @@ export class NodeRegistry {
     if (this.beating) return this.beating
     const { redis } = this.opts
     const key = this.keys.node(this.self.id)
+    if (this.opts.refresh) this.self = { ...this.self, ...this.opts.refresh(), id: this.self.id }
     this.beating = (async () => {
       await redis
         .multi()
-        .hset(key, toHash(this.self, Date.now()))
+        .hset(key, { ...toHash(this.self, Date.now()), instance: this.instance })
         .pexpire(key, this.ttlMs)
         .sadd(this.keys.index, this.self.id)
         .exec()
@@ -346,6 +363,13 @@ export class NodeRegistry {
     if (this.timer) clearInterval(this.timer)
     this.timer = undefined
     await this.beating?.catch(() => undefined)
-    await this.opts.redis.multi().del(this.keys.node(this.self.id)).srem(this.keys.index, this.self.id).exec()
+    await this.opts.redis.eval(
+      DEREGISTER_LUA,
+      2,
+      this.keys.node(this.self.id),
+      this.keys.index,
+      this.instance,
+      this.self.id,
+    )
   }
 }
