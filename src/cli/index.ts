@@ -99,7 +99,7 @@ function specFrom(opts: AddOpts): { preset?: string; spec?: TranscodeSpecInput }
 async function withNode<T>(
   cmd: Command,
   kind: NodeKind,
-  extra: { work?: boolean; concurrency?: number; name?: string },
+  extra: { work?: boolean; concurrency?: number; name?: string; serve?: boolean },
   fn: (node: BullpenNode) => Promise<T>,
 ): Promise<T> {
   const g = cmd.optsWithGlobals<GlobalOpts>()
@@ -110,6 +110,7 @@ async function withNode<T>(
     ...(extra.work ? { work: true } : {}),
     ...(extra.concurrency ? { concurrency: extra.concurrency } : {}),
     ...(extra.name ? { name: extra.name } : {}),
+    ...(extra.serve !== undefined ? { serve: extra.serve } : {}),
   })
   try {
     return await fn(node)
@@ -294,8 +295,15 @@ export function buildProgram(): Command {
   )
     .option('--wait', 'wait until the jobs are done')
     .action(async (files: string[], opts: AddOpts, cmd: Command) => {
-      await withNode(cmd, 'cli', {}, async (node) => {
+      // With --wait this process serves the files to the pool until the jobs end.
+      await withNode(cmd, 'cli', { serve: opts.wait === true }, async (node) => {
         const { ids, refused, names } = await enqueueFrom(node, files, opts)
+        if (!opts.wait && ids.length > 0 && !(await node.isServing())) {
+          console.error(
+            'note: no Bullpen node with this data folder is running, so other nodes cannot fetch these files yet; ' +
+              'the jobs wait until one runs (`bullpen worker`, `bullpen serve` or the app), or use --wait.',
+          )
+        }
         if (opts.wait) {
           const finals = await followJobs(node, ids, names)
           const failed = finals.filter((v) => v.state !== 'completed').length
@@ -339,6 +347,36 @@ export function buildProgram(): Command {
         }
         process.on('SIGINT', onSignal)
         process.on('SIGTERM', onSignal)
+      })
+    })
+
+  program
+    .command('nodes')
+    .description('the nodes of the pool: who is working, on how many jobs, with what')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      await withNode(cmd, 'cli', {}, async (node) => {
+        const nodes = await node.listNodes()
+        if (opts.json) {
+          console.log(JSON.stringify(nodes))
+          return
+        }
+        const rows = [['name', 'id', 'kind', 'host', 'jobs', 'paused', 'done/h', 'seen', 'ffmpeg']]
+        for (const n of nodes) {
+          rows.push([
+            n.name + (n.isSelf ? ' (this)' : ''),
+            n.id,
+            n.kind,
+            n.host,
+            `${n.active}/${n.concurrency}`,
+            n.paused ? 'yes' : '',
+            String(n.completedLastHour),
+            `${Math.max(0, Math.round((Date.now() - n.lastSeen) / 1000))}s ago`,
+            n.ffmpegVersion,
+          ])
+        }
+        console.log(table(rows))
+        console.log(`${nodes.length} node(s)`)
       })
     })
 
