@@ -45,6 +45,9 @@ export interface RunResult {
 export const LOG_TAIL_LINES = 20
 export const DEFAULT_STALL_TIMEOUT_MS = 120_000
 
+/** Progress on stdout, which the tracker and the stall watchdog read; added when the caller's args lack it. */
+const PROGRESS_ARGS = ['-progress', 'pipe:1', '-nostats']
+
 const running = new Map<string, AbortController>()
 
 /** Cancels the ffmpeg run of one job. Returns false when that job runs no ffmpeg here. */
@@ -126,7 +129,7 @@ export function runFfmpeg(opts: RunOptions): Promise<RunResult> {
       .inputOptions(['-hide_banner', '-nostdin'])
       .output(`file:${path.resolve(opts.output)}`)
       // fluent-ffmpeg only adds -y for outputs it recognises as plain files; ours is a temp file we own.
-      .outputOptions([...opts.args, '-y'])
+      .outputOptions([...opts.args, ...(opts.args.includes('-progress') ? [] : PROGRESS_ARGS), '-y'])
 
     let proc: ChildProcess | undefined
     let lastKey = ''

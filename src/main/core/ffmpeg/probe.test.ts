@@ -1,0 +1,91 @@
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { TranscodeSpecSchema, type TranscodeSpecInput } from '../../../shared/spec'
+import { InputRefusedError } from '../errors'
+import { checkInput, parseProbe, summarize, type MediaInfo } from './probe'
+
+function fixture(name: string, as = name): MediaInfo {
+  const raw = JSON.parse(
+    readFileSync(path.join(__dirname, 'fixtures', 'probe', `${name}.json`), 'utf8'),
+  ) as Parameters<typeof parseProbe>[0]
+  return parseProbe(raw, `/music/${as}`, 1000)
+}
+const spec = (s: TranscodeSpecInput) => TranscodeSpecSchema.parse(s)
+
+describe('checkInput', () => {
+  it('refuses video formats of a song, naming it and saying what to choose', () => {
+    const song = fixture('audio', 'song.mp3')
+    expect(() => checkInput(song, spec({ format: 'gif' }))).toThrow(
+      'song.mp3 has no video stream, so it cannot be made into a GIF. Choose mp3 or m4a.',
+    )
+    expect(() => checkInput(song, spec({ format: 'webm' }))).toThrow(
+      'song.mp3 has no video stream, so it cannot be made into WEBM video. Choose mp3 or m4a.',
+    )
+    expect(() => checkInput(song, spec({ format: 'm4a' }))).not.toThrow()
+  })
+  it('cover art is not video: an mp3 with a cover cannot become mp4', () => {
+    const err = (() => {
+      try {
+        checkInput(fixture('cover', 'album.mp3'), spec({ format: 'mp4' }))
+      } catch (e) {
+        return e
+      }
+      return null
+    })()
+    expect(err).toBeInstanceOf(InputRefusedError)
+    expect((err as InputRefusedError).file).toBe('/music/album.mp3')
+  })
+  it('refuses audio formats of a silent video, and a resize of a song', () => {
+    expect(() => checkInput(fixture('video-only', 'clip.mp4'), spec({ format: 'mp3' }))).toThrow(
+      'clip.mp4 has no audio stream, so it cannot be made into MP3. Choose a video format (mp4, webm, mkv, mov or gif).',
+    )
+    expect(() =>
+      checkInput(fixture('audio', 'song.mp3'), spec({ format: 'mp3', resize: { height: 240 } })),
+    ).toThrow('song.mp3 has no video stream, so it cannot be resized. Choose mp3 or m4a.')
+    expect(() => checkInput(fixture('real-360p-17s'), spec({ format: 'mp3' }))).not.toThrow()
+  })
+})
+
+describe('summarize', () => {
+  it('gives the display size and what the file has', () => {
+    expect(summarize(fixture('phone-rotated-vfr-noaudio'))).toEqual({
+      durationSec: 1.311,
+      hasVideo: true,
+      hasAudio: false,
+      width: 720,
+      height: 1280,
+    })
+    expect(summarize(fixture('cover'))).toMatchObject({
+      hasVideo: false,
+      hasAudio: true,
+      width: null,
+      height: null,
+    })
+    expect(summarize(fixture('nodur')).durationSec).toBeNull()
+  })
+})
+
+describe('parseProbe refusals', () => {
+  it('refuses a file with no audio or video stream', () => {
+    expect(() =>
+      parseProbe(
+        { streams: [{ index: 0, codec_type: 'data' }], format: { format_name: 'mov' } },
+        '/x/d.mov',
+        9,
+      ),
+    ).toThrow('d.mov has no video or audio stream, so there is nothing to convert')
+  })
+  it('refuses still images', () => {
+    expect(() =>
+      parseProbe(
+        {
+          streams: [{ index: 0, codec_type: 'video', codec_name: 'png' }],
+          format: { format_name: 'png_pipe' },
+        },
+        '/x/a.png',
+        9,
+      ),
+    ).toThrow('a.png is a still image, not a video or audio file')
+  })
+})
