@@ -170,6 +170,40 @@ describe('events', () => {
     expect(useBullpen.getState().list.ids).toEqual(['c', 'a', 'b'])
   })
 
+  it('keeps one request per page in flight and applies its answer even if events made it stale meanwhile', async () => {
+    vi.useFakeTimers()
+    fake.put(makeJob({ id: 'a' }))
+    stop = initStore(fake)
+    await vi.advanceTimersByTimeAsync(0)
+    const before = fake.callsOf('listJobs').length
+
+    // A slow core: listJobs answers only when released.
+    let release: () => void = () => {}
+    fake.gate = new Promise((r) => (release = r))
+    fake.put(makeJob({ id: 'b' }))
+    fake.emit('job:added', makeJob({ id: 'b' }))
+    await vi.advanceTimersByTimeAsync(FLUSH_MS + RESYNC_MS)
+    expect(fake.callsOf('listJobs').length).toBe(before + 1)
+    for (const id of ['c', 'd']) {
+      fake.put(makeJob({ id }))
+      fake.emit('job:added', makeJob({ id }))
+      await vi.advanceTimersByTimeAsync(FLUSH_MS + RESYNC_MS)
+    }
+    expect(fake.callsOf('listJobs').length).toBe(before + 1)
+    expect(useBullpen.getState().list.ids).toEqual(['a', 'b', 'c', 'd']) // the local edits meanwhile
+
+    // The core's order differs from the local guess; the next request stays pending.
+    const reordered = ['d', 'c', 'b', 'a'].map((id) => makeJob({ id }))
+    fake.jobs.clear()
+    fake.put(...reordered)
+    fake.gate = new Promise(() => {})
+    release()
+    await vi.advanceTimersByTimeAsync(0)
+    // The answer was used, and the page, stale since, was asked for once more.
+    expect(useBullpen.getState().list).toMatchObject({ total: 4, ids: ['d', 'c', 'b', 'a'] })
+    expect(fake.callsOf('listJobs').length).toBe(before + 2)
+  })
+
   it('coalesces progress: one store update per flush, with the latest value of each job', async () => {
     vi.useFakeTimers()
     fake.put(makeJob({ id: 'r1', state: 'active' }), makeJob({ id: 'r2', state: 'active' }))

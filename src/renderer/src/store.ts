@@ -122,10 +122,18 @@ export const useBullpen = create<BullpenState>()(() => initialState())
 // Module state (not rendered): the bridge, page bookkeeping and the event buffer.
 
 let bridge: BullpenBridge | null = null
-/** Bumped whenever the list is replaced or must be refetched; answers for an older generation are dropped. */
-let listGen = 0
-/** Page number → the generation it was requested for. */
-const pageGens = new Map<number, number>()
+/**
+ * Page bookkeeping of the current list, replaced when the tab changes (answers for a replaced one are dropped).
+ * `gen` is bumped when the loaded pages go stale (after events): a page whose `pageGens` entry is older is fetched
+ * again when in view. At most one request per page is in flight, so answers for a page arrive in order, and a slow
+ * core cannot starve the list by answering slower than the events make it stale.
+ */
+interface Fetching {
+  gen: number
+  pageGens: Map<number, number>
+  inflight: Set<number>
+}
+let fetching: Fetching = { gen: 0, pageGens: new Map(), inflight: new Set() }
 let visible = { start: 0, end: PAGE_SIZE - 1 }
 
 /** States whose lists are in queue order, which an update (priority, move to top) can change. */
@@ -194,8 +202,7 @@ function stopTimers(): void {
 export function resetStore(): void {
   stopTimers()
   bridge = null
-  listGen = 0
-  pageGens.clear()
+  fetching = { gen: 0, pageGens: new Map(), inflight: new Set() }
   visible = { start: 0, end: PAGE_SIZE - 1 }
   pendingEvents = []
   pendingProgress.clear()
@@ -257,8 +264,7 @@ function applyConnection(c: ConnectionStatus): void {
 export function selectTab(tab: JobState): void {
   const s = useBullpen.getState()
   if (s.tab === tab && s.list.state === tab) return
-  listGen++
-  pageGens.clear()
+  fetching = { gen: 0, pageGens: new Map(), inflight: new Set() }
   const total = s.stats[tab]
   useBullpen.setState({
     tab,
@@ -274,14 +280,16 @@ export function ensureRange(start: number, end: number): void {
   if (!bridge) return
   const first = Math.floor(visible.start / PAGE_SIZE)
   const last = Math.floor(visible.end / PAGE_SIZE)
+  const f = fetching
   for (let p = first; p <= last; p++) {
-    if (pageGens.get(p) === listGen) continue
-    pageGens.set(p, listGen)
-    void loadPage(p, listGen)
+    if (f.pageGens.get(p) === f.gen || f.inflight.has(p)) continue
+    f.pageGens.set(p, f.gen)
+    f.inflight.add(p)
+    void loadPage(p, f)
   }
 }
 
-async function loadPage(page: number, gen: number): Promise<void> {
+async function loadPage(page: number, f: Fetching): Promise<void> {
   const b = storeBridge()
   const tab = useBullpen.getState().list.state
   let result
@@ -289,10 +297,12 @@ async function loadPage(page: number, gen: number): Promise<void> {
     result = await b.listJobs(tab, page * PAGE_SIZE, PAGE_SIZE)
   } catch {
     // Most likely Redis is down (the banner says so); the page is fetched again when it comes back.
-    if (pageGens.get(page) === gen) pageGens.delete(page)
+    f.inflight.delete(page)
+    f.pageGens.delete(page)
     return
   }
-  if (gen !== listGen || bridge !== b) return
+  f.inflight.delete(page)
+  if (f !== fetching || bridge !== b) return
   useBullpen.setState((s) => {
     if (s.list.state !== tab) return {}
     const ids = resized(s.list.ids, result.total)
@@ -304,6 +314,8 @@ async function loadPage(page: number, gen: number): Promise<void> {
     })
     return { list: { state: tab, total: result.total, ids }, jobs }
   })
+  // Went stale while in flight: fetch it again if it is still in view.
+  if (f.pageGens.get(page) !== f.gen) ensureRange(visible.start, visible.end)
 }
 
 function resized(ids: (string | undefined)[], total: number): (string | undefined)[] {
@@ -320,8 +332,7 @@ export function resync(): void {
     clearTimeout(resyncTimer)
     resyncTimer = null
   }
-  listGen++
-  pageGens.clear()
+  fetching.gen++
   ensureRange(visible.start, visible.end)
 }
 
