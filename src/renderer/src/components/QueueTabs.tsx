@@ -62,7 +62,7 @@ export function QueueTabs(): React.JSX.Element {
             onClick={() => selectTab(state)}
             onKeyDown={(e) => onKeyDown(e, i)}
           >
-            {TITLES[state]} <span className="count">{counts[i]}</span>
+            {TITLES[state]} <span className="count">{(counts[i] ?? 0).toLocaleString('en-US')}</span>
           </button>
         ))}
       </div>
