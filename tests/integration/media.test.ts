@@ -473,6 +473,36 @@ describe('never overwriting, cancelling, failing', () => {
     expect((err as Error).message).not.toContain('\n')
   })
 
+  it('an ffmpeg failure or a failed verification in transcodeFile leaves no temp file and no output', async () => {
+    // Stale probe data (another file's) is the real-world way to get there: the file changed after probing.
+    const dir = await outDir()
+    const audioInfo = await probeInput(media('audio-only.mp4'))
+    const failed = await transcodeFile({
+      jobId: 'stale-1',
+      inputPath: media('video-only.mp4'),
+      outputDir: dir,
+      spec: TranscodeSpecSchema.parse({ format: 'mp3' }),
+      info: audioInfo,
+    }).catch((e: unknown) => e)
+    expect(failed).toBeInstanceOf(TranscodeError)
+    expect((failed as Error).message).toMatch(/^video-only\.mp4: ffmpeg failed: /)
+    expect(await readdir(dir)).toEqual([])
+
+    const shortInfo = await probeInput(media('odd-161x121.webm'))
+    const unverified = await transcodeFile({
+      jobId: 'stale-2',
+      inputPath: media('video-only.mp4'),
+      outputDir: dir,
+      spec: TranscodeSpecSchema.parse({ format: 'mp4' }),
+      info: shortInfo,
+    }).catch((e: unknown) => e)
+    expect(unverified).toBeInstanceOf(TranscodeError)
+    expect((unverified as Error).message).toMatch(
+      /^video-only\.mp4: the output failed verification: it lasts 3\.\d\d s, expected about 1\.00 s$/,
+    )
+    expect(await readdir(dir)).toEqual([])
+  })
+
   it('verifyOutput rejects an output that is not what was asked, naming it', async () => {
     await expect(
       verifyOutput(media('video-only.mp4'), { hasVideo: true, hasAudio: true, durationSec: 3 }),

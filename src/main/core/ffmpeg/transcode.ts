@@ -93,7 +93,7 @@ export async function transcodeFile(opts: TranscodeOptions): Promise<TranscodeRe
       stallTimeoutMs: opts.stallTimeoutMs,
     })
     throttle?.flush()
-    const out = await verifyOutput(temp, expectationFor(plan, info.durationSec))
+    const out = await verifyOutput(temp, expectationFor(plan, info.durationSec), path.basename(inputPath))
     throwIfAborted(signal)
     const outputPath = await commitOutput(temp, dest)
     const result: TranscodeResult = {

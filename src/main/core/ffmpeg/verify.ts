@@ -50,10 +50,11 @@ interface RawCount {
 }
 
 /**
- * ffprobes `file` and throws a {@link TranscodeError} naming it when it does not match `exp`. Returns the probe.
+ * ffprobes `file` and throws a {@link TranscodeError} naming it (or `label`, e.g. the input's name when `file` is a
+ * temp file) when it does not match `exp`. Returns the probe.
  */
-export async function verifyOutput(file: string, exp: OutputExpectation): Promise<MediaInfo> {
-  const name = path.basename(file)
+export async function verifyOutput(file: string, exp: OutputExpectation, label?: string): Promise<MediaInfo> {
+  const name = label ?? path.basename(file)
   const fail = (why: string): never => {
     throw new TranscodeError(`${name}: the output failed verification: ${why}`)
   }
