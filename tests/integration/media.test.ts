@@ -9,7 +9,12 @@ import { openSync, closeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { InputRefusedError, JobCancelledError, TranscodeError } from '../../src/main/core/errors'
+import {
+  FfmpegMissingError,
+  InputRefusedError,
+  JobCancelledError,
+  TranscodeError,
+} from '../../src/main/core/errors'
 import {
   abortJob,
   checkFfmpeg,
@@ -18,6 +23,7 @@ import {
   runFfmpeg,
   runningJobs,
   transcodeFile,
+  useFfmpeg,
   verifyOutput,
   type ProgressSnapshot,
   type TranscodeResult,
@@ -334,6 +340,19 @@ describe('subtitles-srt.mkv (H.264 + AC-3 + SubRip)', () => {
 })
 
 describe('refused inputs', () => {
+  it('a missing ffprobe is an FfmpegMissingError, not a problem with the file', async () => {
+    useFfmpeg({ ffprobePath: path.join(root, 'no-ffprobe') })
+    try {
+      const err = await probeInput(media('audio.mp3')).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(FfmpegMissingError)
+      expect((err as Error).message).toMatch(
+        /^ffprobe cannot be run from .*no-ffprobe \(ENOENT\)\. .*FFPROBE_PATH/,
+      )
+    } finally {
+      useFfmpeg()
+    }
+  })
+
   it('broken-no-moov.mp4 is "damaged or incomplete"', async () => {
     const err = await probeInput(media('broken-no-moov.mp4')).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(InputRefusedError)

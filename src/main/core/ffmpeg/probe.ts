@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process'
 import { open, stat, type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 import { AUDIO_FORMATS, type InputSummary, type TranscodeSpec } from '../../../shared/spec'
-import { InputRefusedError } from '../errors'
+import { FfmpegMissingError, InputRefusedError } from '../errors'
 import { ffmpegPaths } from './locate'
 
 export interface VideoInfo {
@@ -201,6 +201,8 @@ export function parseProbe(raw: RawProbe, file: string, size: number): MediaInfo
   return info
 }
 
+const PROBE_TIMEOUT_MS = 60_000
+
 /** Runs ffprobe and returns its parsed JSON; rejects with ffprobe's stderr in the error message. */
 export function ffprobeJson(file: string, extra: readonly string[] = []): Promise<unknown> {
   const { ffprobe } = ffmpegPaths()
@@ -210,11 +212,21 @@ export function ffprobeJson(file: string, extra: readonly string[] = []): Promis
     execFile(
       ffprobe,
       args,
-      { timeout: 60_000, maxBuffer: 64 * 1024 * 1024, windowsHide: true },
+      { timeout: PROBE_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024, windowsHide: true },
       (err, stdout, stderr) => {
         if (err) {
-          const e = err as NodeJS.ErrnoException & { stderr?: string }
-          e.stderr = stderr
+          const e = err as NodeJS.ErrnoException & { stderr?: string; killed?: boolean }
+          if (e.code === 'ENOENT' || e.code === 'EACCES') {
+            reject(
+              new FfmpegMissingError(
+                `ffprobe cannot be run from ${ffprobe} (${e.code}). Install ffmpeg (it includes ffprobe), or set ` +
+                  'FFPROBE_PATH to the ffprobe executable.',
+              ),
+            )
+            return
+          }
+          // Killed by the timeout: say so instead of showing an empty stderr.
+          e.stderr = e.killed === true ? `ffprobe took more than ${PROBE_TIMEOUT_MS / 1000} s` : stderr
           reject(e)
           return
         }
@@ -303,7 +315,7 @@ export async function probeInput(file: string): Promise<MediaInfo> {
     raw = (await ffprobeJson(abs, ['-show_format', '-show_streams'])) as RawProbe
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stderr?: string }
-    if (e.code === 'ENOENT') throw e // ffprobe itself is missing: checkFfmpeg explains that, not this file
+    if (err instanceof FfmpegMissingError) throw err // ffprobe itself is missing: not this file's fault
     const stderr = e.stderr ?? ''
     const line = tellingLine(stderr, abs)
     if (

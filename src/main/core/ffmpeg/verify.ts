@@ -3,7 +3,7 @@
  * and a duration close to the input's.
  */
 import path from 'node:path'
-import { TranscodeError } from '../errors'
+import { FfmpegMissingError, TranscodeError } from '../errors'
 import type { FfmpegPlan } from './args'
 import { ffprobeJson, parseProbe, type MediaInfo } from './probe'
 
@@ -68,7 +68,7 @@ export async function verifyOutput(file: string, exp: OutputExpectation, label?:
       size,
     )
   } catch (err) {
-    if (err instanceof TranscodeError) throw err
+    if (err instanceof TranscodeError || err instanceof FfmpegMissingError) throw err
     const e = err as Error & { stderr?: string }
     return fail(`ffprobe cannot read it (${(e.stderr ?? e.message).trim().split('\n').at(-1) ?? ''})`)
   }
