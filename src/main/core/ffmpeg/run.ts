@@ -167,7 +167,11 @@ export function runFfmpeg(opts: RunOptions): Promise<RunResult> {
           // Stopped on purpose: ffmpeg still ends gracefully and says progress=end; that is not news to pass on.
           if (failure) return
           const key = `${snap.outTimeSec}|${snap.frame ?? ''}|${snap.done}`
-          if (key !== lastKey) {
+          // Before the first output frame a live ffmpeg still sends progress blocks while the position stays at 0
+          // (GIF palettegen reads the whole input first; encoder lookahead): those blocks count as life. After
+          // that only a moving position does. A blocked ffmpeg sends no blocks at all and is caught either way.
+          const warmingUp = snap.outTimeSec === 0 && !snap.frame
+          if (key !== lastKey || warmingUp) {
             lastKey = key
             armStall()
           }
