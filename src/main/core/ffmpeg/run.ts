@@ -75,21 +75,24 @@ function shellQuote(a: string): string {
   return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`
 }
 
-const NOISE = /^(Conversion failed!|Exiting normally.*|Press \[q\].*|frame=.*|size=.*|video:.*|\s*)$/
+/** ffmpeg's follow-up lines that repeat, vaguely, what an earlier line said precisely. */
+const GENERIC =
+  /^(Conversion failed!|Error initializing output stream|Could not write header for output file|Failed to inject frame into filter network|Error while (processing|filtering|decoding|opening encoder)|Error reinitializing filters|To ignore this, add a trailing|Exiting normally|Press \[q\]|frame=|size=|video:)/
 const ERRORISH =
-  /error|invalid|fail|not |unsupported|cannot|could not|unable|no such|denied|incorrect|too many|unknown|nothing/i
+  /error|invalid|fail|\bnot\b|\bno\b|unsupported|cannot|could not|unable|denied|incorrect|too many|unknown|nothing|divisible|matches no/i
 
-/** The most telling line of ffmpeg's stderr for a one-line error. */
+/**
+ * The most telling line of ffmpeg's stderr for a one-line error: the first error-like line after the stream
+ * mapping that is not one of ffmpeg's generic follow-ups ("Conversion failed!", "Error initializing output
+ * stream …"), without its "[component @ 0x…]" prefix.
+ */
 export function mostTellingLine(lines: readonly string[]): string | null {
+  const mapping = lines.findLastIndex((l) => l.startsWith('Stream mapping:'))
   const clean = lines
+    .slice(mapping + 1)
     .map((l) => l.replace(/^\[[^\]]*@ 0x[0-9a-f]+\]\s*/i, '').trim())
-    .filter((l) => !NOISE.test(l))
-  for (let i = clean.length - 1; i >= 0; i--) {
-    const l = clean[i]
-    if (l !== undefined && ERRORISH.test(l) && !/^Error while (filtering|processing|decoding)/.test(l))
-      return l
-  }
-  return clean.at(-1) ?? null
+    .filter((l) => l !== '' && !GENERIC.test(l) && !/^Stream #\d+:\d+ ->/.test(l))
+  return clean.find((l) => ERRORISH.test(l)) ?? clean.at(-1) ?? null
 }
 
 /** Runs ffmpeg: `-i file:<input> <args> -y file:<output>`. Resolves when ffmpeg exits 0. */
