@@ -16,6 +16,7 @@ import {
   TranscodeError,
 } from '../../src/main/core/errors'
 import {
+  abortAll,
   abortJob,
   checkFfmpeg,
   findFfmpeg,
@@ -455,6 +456,30 @@ describe('never overwriting, cancelling, failing', () => {
     expect(await readdir(dir)).toEqual([])
     expect(runningJobs()).toEqual([])
     expect(abortJob(jobId)).toBe(false)
+  })
+
+  it('abortAll() (on quit) cancels every running ffmpeg', async () => {
+    const dir = await outDir()
+    const started = new Set<string>()
+    const runs = ['quit-a', 'quit-b'].map((jobId) =>
+      transcodeFile({
+        jobId,
+        inputPath: media('real-360p-17s.mp4'),
+        outputDir: dir,
+        spec: TranscodeSpecSchema.parse({ format: 'mp4', resize: { height: 720 } }),
+        onProgress: () => started.add(jobId),
+      }).catch((e: unknown) => e),
+    )
+    const t0 = Date.now()
+    while (started.size < 2 && Date.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 50))
+    expect(runningJobs().sort()).toEqual(['quit-a', 'quit-b'])
+    expect(abortAll()).toBe(2)
+    for (const err of await Promise.all(runs)) {
+      expect(err).toBeInstanceOf(JobCancelledError)
+      expect((err as Error).message).toBe('cancelled: Bullpen is shutting down')
+    }
+    expect(runningJobs()).toEqual([])
+    expect(await readdir(dir)).toEqual([])
   })
 
   it('a stalled ffmpeg is killed by the watchdog with a retryable TranscodeError', async () => {
