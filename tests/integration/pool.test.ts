@@ -1,0 +1,267 @@
+/**
+ * The pool on one machine, as separate processes with separate data folders and no shared storage: an origin that
+ * queues six real files and serves them (`bullpen add --wait`, it does not work itself) and two workers
+ * (`bullpen worker`), all on a private redis-server with AOF. One worker is SIGKILLed mid-job and Redis is
+ * SIGKILLed and restarted once. Every file comes out exactly once in the origin's folder (checked with ffprobe),
+ * the killed worker's job is finished by the other worker, and no temp file is left on any node.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { copyFile, mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import Redis from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { probeInput } from '../../src/main/core/ffmpeg'
+import { type RedisServerHandle, startRedisServer, waitFor } from '../helpers/redis'
+
+const repoRoot = resolve(__dirname, '..', '..')
+const media = resolve(repoRoot, '..', 'shared', 'media')
+
+interface Proc {
+  name: string
+  child: ChildProcess
+  out: string[]
+  err: string[]
+  exited: Promise<number | null>
+}
+
+const procs: Proc[] = []
+let redis: RedisServerHandle
+let dir: string
+
+/** Starts `bullpen <args>` from the sources, in its own process group (so a kill takes its ffmpeg too). */
+function bullpen(name: string, args: string[]): Proc {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(repoRoot, 'src', 'cli', 'index.ts'), ...args],
+    {
+      cwd: repoRoot,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        BULLPEN_LOG_LEVEL: 'info',
+        // Short locks so a killed worker's job is noticed in seconds (the defaults suit long encodes).
+        BULLPEN_LOCK_DURATION_MS: '4000',
+        BULLPEN_STALLED_INTERVAL_MS: '2000',
+      },
+    },
+  )
+  const p: Proc = {
+    name,
+    child,
+    out: [],
+    err: [],
+    exited: new Promise((r) => child.once('exit', (code) => r(code))),
+  }
+  child.stdout?.on('data', (d: Buffer) => p.out.push(...d.toString().split('\n').filter(Boolean)))
+  child.stderr?.on('data', (d: Buffer) => p.err.push(...d.toString().split('\n').filter(Boolean)))
+  procs.push(p)
+  return p
+}
+
+function killGroup(p: Proc, signal: NodeJS.Signals): void {
+  try {
+    if (p.child.pid) process.kill(-p.child.pid, signal)
+  } catch {
+    // already gone
+  }
+}
+
+function tail(p: Proc): string {
+  return `--- ${p.name} stdout:\n${p.out.slice(-20).join('\n')}\n--- ${p.name} stderr:\n${p.err.slice(-30).join('\n')}`
+}
+
+/** {@link waitFor} with a failure message built when it fails (the processes' latest output). */
+async function until(
+  fn: () => boolean | Promise<boolean>,
+  what: () => string,
+  timeoutMs: number,
+  everyMs = 100,
+) {
+  try {
+    await waitFor(fn, 'condition', timeoutMs, everyMs)
+  } catch {
+    throw new Error(`timed out after ${timeoutMs} ms waiting for ${what()}`)
+  }
+}
+
+async function partFiles(root: string): Promise<string[]> {
+  const found: string[] = []
+  const walk = async (d: string): Promise<void> => {
+    for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) {
+      const p = join(d, e.name)
+      if (e.isDirectory()) await walk(p)
+      else if (/\.part/.test(e.name)) found.push(p)
+    }
+  }
+  await walk(root)
+  return found
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'bullpen-pool-'))
+  redis = await startRedisServer()
+})
+
+afterAll(async () => {
+  for (const p of procs) killGroup(p, 'SIGKILL')
+  await Promise.all(procs.map((p) => p.exited))
+  await redis?.stop()
+  await rm(dir, { recursive: true, force: true })
+})
+
+describe('pool of separate processes without shared storage', () => {
+  it('transcodes six files on two workers through a worker crash and a Redis restart, once each', async () => {
+    const files = join(dir, 'origin-files')
+    await mkdir(files)
+    const inputs: Array<[string, string]> = [
+      ['real-360p-17s.mp4', 'one.mp4'],
+      ['real-360p-17s.mp4', 'two.mp4'],
+      ['real-360p-17s.mp4', 'three.mp4'],
+      ['video-only.mp4', 'four.mp4'],
+      ["te[s]t_ video ' _ .flv", "five [x] ' .flv"],
+      ['phone-rotated-vfr-noaudio.mp4', 'six.mp4'],
+    ]
+    for (const [src, dest] of inputs) await copyFile(join(media, src), join(files, dest))
+    const global = (data: string) => ['--redis', redis.url, '--data-dir', join(dir, data)]
+
+    const w1 = bullpen('w1', [...global('w1'), 'worker', '--name', 'w1'])
+    let w2 = bullpen('w2', [...global('w2'), 'worker', '--name', 'w2'])
+    await until(
+      () => w1.out.some((l) => l.includes('ready')),
+      () => `w1 to start\n${tail(w1)}`,
+      30_000,
+    )
+    await until(
+      () => w2.out.some((l) => l.includes('ready')),
+      () => `w2 to start\n${tail(w2)}`,
+      30_000,
+    )
+    const w2Id = (await readFile(join(dir, 'w2', 'node-id'), 'utf8')).trim()
+
+    const origin = bullpen('origin', [
+      ...global('origin'),
+      'add',
+      '--wait',
+      '--to',
+      'mp4',
+      '--resize',
+      'x120',
+      ...inputs.map(([, d]) => join(files, d)),
+    ])
+
+    const r = new Redis(redis.url, { maxRetriesPerRequest: null })
+    r.on('error', () => undefined)
+    try {
+      // A 17 s file running on w2: kill w2 (and its ffmpeg) there and then.
+      let victim = ''
+      await until(
+        async () => {
+          for (const id of await r.lrange('bullpen:transcode:active', 0, -1)) {
+            const [node, data] = await r.hmget(`bullpen:transcode:${id}`, 'bpNode', 'data')
+            if (node === w2Id && /\/(one|two|three)\.mp4"/.test(data ?? '')) {
+              victim = id
+              return true
+            }
+          }
+          return false
+        },
+        () => `a long job to run on w2\n${tail(w1)}\n${tail(w2)}\n${tail(origin)}`,
+        60_000,
+        100,
+      )
+      await new Promise((res) => setTimeout(res, 500))
+      killGroup(w2, 'SIGKILL')
+      await w2.exited
+
+      // Redis dies too, and comes back on its AOF.
+      await redis.kill('SIGKILL')
+      await new Promise((res) => setTimeout(res, 500))
+      await redis.restart()
+
+      // The stalled job goes back to the queue and the other worker completes it.
+      await until(
+        async () => (await r.hget(`bullpen:transcode:${victim}`, 'finishedOn')) !== null,
+        () => `job ${victim} to be finished by w1\n${tail(w1)}\n${tail(origin)}`,
+        90_000,
+        200,
+      )
+      const victimResult = JSON.parse(
+        (await r.hget(`bullpen:transcode:${victim}`, 'returnvalue')) ?? '{}',
+      ) as {
+        node?: string
+      }
+      expect(victimResult.node).toBe('w1')
+
+      // w2 comes back (same data folder): its scratch folder is emptied at start.
+      w2 = bullpen('w2-again', [...global('w2'), 'worker', '--name', 'w2'])
+      await until(
+        () => w2.out.some((l) => l.includes('ready')),
+        () => `w2 to restart\n${tail(w2)}`,
+        30_000,
+      )
+      expect(await readdir(join(dir, 'w2', 'scratch'))).toEqual([])
+
+      const code = await Promise.race([
+        origin.exited,
+        new Promise<'timeout'>((res) => setTimeout(() => res('timeout'), 120_000)),
+      ])
+      expect(code, tail(origin)).toBe(0)
+
+      // Exactly one output per input, each a real H.264 file 120 pixels high.
+      const done = origin.out.filter((l) => l.startsWith('done '))
+      expect(done, tail(origin)).toHaveLength(6)
+      expect(new Set(done.map((l) => l.split(' ')[1])).size).toBe(6)
+      const names = (await readdir(files)).sort()
+      const outputs = names.filter((n) => !inputs.some(([, d]) => d === n))
+      expect(outputs.sort()).toEqual(
+        [
+          "five [x] ' .mp4",
+          'four (1).mp4',
+          'one (1).mp4',
+          'six (1).mp4',
+          'three (1).mp4',
+          'two (1).mp4',
+        ].sort(),
+      )
+      for (const o of outputs) {
+        const info = await probeInput(join(files, o))
+        expect(info.video?.codec, o).toBe('h264')
+        // As displayed (the phone clip is rotated): 120 pixels high.
+        expect(info.video?.displayHeight, o).toBe(120)
+        expect(info.durationSec, o).toBeGreaterThan(1)
+      }
+
+      // The queue agrees: six completed, none failed.
+      const completed = await r.zrange('bullpen:transcode:completed', 0, -1)
+      expect(completed).toHaveLength(6)
+      expect(await r.zcard('bullpen:transcode:failed')).toBe(0)
+      const byNode = await Promise.all(
+        completed.map(
+          async (id) =>
+            (
+              JSON.parse((await r.hget(`bullpen:transcode:${id}`, 'returnvalue')) ?? '{}') as {
+                node?: string
+              }
+            ).node,
+        ),
+      )
+      // Every job ran on a worker (the origin does not work); w2 had the victim until it was killed.
+      expect(
+        byNode.every((n) => n === 'w1' || n === 'w2'),
+        JSON.stringify(byNode),
+      ).toBe(true)
+    } finally {
+      r.disconnect()
+    }
+
+    // No temp file anywhere: not at the origin, not in any worker's data folder.
+    killGroup(w1, 'SIGTERM')
+    killGroup(w2, 'SIGTERM')
+    await Promise.all([w1.exited, w2.exited])
+    expect(await partFiles(dir)).toEqual([])
+    expect(await readdir(join(dir, 'w1', 'scratch'))).toEqual([])
+    expect(await readdir(join(dir, 'w2', 'scratch'))).toEqual([])
+  })
+})
