@@ -8,6 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { copyFile, mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
+import { connect } from 'node:net'
 import { join, resolve } from 'node:path'
 import Redis from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -84,6 +85,24 @@ async function until(
   } catch {
     throw new Error(`timed out after ${timeoutMs} ms waiting for ${what()}`)
   }
+}
+
+/** One raw HTTP request (exact bytes); the status and how many body bytes came back. */
+function rawHttp(port: number, text: string): Promise<{ status: number; bodyBytes: number }> {
+  return new Promise((resolveReq, reject) => {
+    const s = connect(port, '127.0.0.1', () => s.write(text))
+    const chunks: Buffer[] = []
+    s.on('data', (c: Buffer) => chunks.push(c))
+    s.on('error', reject)
+    s.on('close', () => {
+      const all = Buffer.concat(chunks).toString('latin1')
+      const cut = all.indexOf('\r\n\r\n')
+      resolveReq({
+        status: Number(/^HTTP\/1\.1 (\d{3})/.exec(all)?.[1] ?? 0),
+        bodyBytes: cut < 0 ? 0 : all.length - cut - 4,
+      })
+    })
+  })
 }
 
 async function partFiles(root: string): Promise<string[]> {
@@ -171,7 +190,23 @@ describe('pool of separate processes without shared storage', () => {
         60_000,
         100,
       )
-      await new Promise((res) => setTimeout(res, 500))
+      // The origin's real file service refuses what is not a job's token holder: 403, no bytes.
+      const originId = (await readFile(join(dir, 'origin', 'node-id'), 'utf8')).trim()
+      const url = await r.hget(`bullpen:transcode:pool:node:${originId}`, 'fileServiceUrl')
+      const port = Number(new URL(url ?? 'http://x:1').port)
+      for (const head of [
+        `GET /jobs/${victim}/input HTTP/1.1\r\nHost: x\r\n`,
+        `GET /jobs/${victim}/input HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${'A'.repeat(43)}\r\n`,
+        `GET /jobs/../../etc/passwd HTTP/1.1\r\nHost: x\r\n`,
+        `GET /jobs/%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\nHost: x\r\n`,
+      ]) {
+        expect(await rawHttp(port, `${head}Connection: close\r\n\r\n`), head).toEqual({
+          status: 403,
+          bodyBytes: 0,
+        })
+      }
+
+      await new Promise((res) => setTimeout(res, 300))
       killGroup(w2, 'SIGKILL')
       await w2.exited
 
