@@ -69,6 +69,10 @@ export const TranscodeSpecSchema = z
       .optional(),
   })
   .strict()
+  .refine((s) => !(s.resize && AUDIO_FORMATS.includes(s.format)), {
+    message: 'mp3 and m4a have no picture to resize: leave out the resize',
+    path: ['resize'],
+  })
 export type TranscodeSpec = z.infer<typeof TranscodeSpecSchema>
 export type TranscodeSpecInput = z.input<typeof TranscodeSpecSchema>
 
