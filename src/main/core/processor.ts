@@ -7,7 +7,7 @@ import { stat } from 'node:fs/promises'
 import { basename } from 'node:path'
 import type { JobProgress, JobResult } from '../../shared/api'
 import type { JobData } from '../../shared/spec'
-import { UnrecoverableJobError, UserFacingError } from './errors'
+import { InputRefusedError, UnrecoverableJobError, UserFacingError } from './errors'
 import { transcodeFile } from './ffmpeg'
 import { logger } from './logger'
 import type { PoolMember } from './pool/member'
@@ -63,7 +63,20 @@ export async function localInputPath(data: JobData, nodeId: string): Promise<str
 
 /** Builds the processor for one node. */
 export function createProcessor(ctx: ProcessorContext) {
+  const run = processJob(ctx)
   return async function process(job: ProcessableJob, signal: AbortSignal): Promise<JobResult> {
+    try {
+      return await run(job, signal)
+    } catch (err) {
+      // A refused input (damaged, no audio for mp3, …) will not get better by trying again.
+      if (err instanceof InputRefusedError) throw new UnrecoverableJobError(err.message, { cause: err })
+      throw err
+    }
+  }
+}
+
+function processJob(ctx: ProcessorContext) {
+  return async function processOne(job: ProcessableJob, signal: AbortSignal): Promise<JobResult> {
     const data = job.data
     const jobId = String(job.id)
     let last = 0
