@@ -7,6 +7,7 @@ import type Bull from 'bull'
 import { afterEach, describe, expect, it } from 'vitest'
 import { InvalidJobError, JobCancelledError, UnrecoverableJobError } from '../../src/main/core/errors'
 import { TranscodeQueue, type TranscodeQueueOptions } from '../../src/main/core/queue'
+import { RedisConnections } from '../../src/main/core/redis'
 import { JOB_DATA_VERSION, type JobData, type Priority } from '../../src/shared/spec'
 import { TEST_REDIS_URL, uniquePrefix, waitFor } from '../helpers/redis'
 
@@ -132,13 +133,22 @@ describe('TranscodeQueue', () => {
     const again = await q.add(data)
     expect(again.duplicate).toBe(false)
     expect(again.id).not.toBe(first)
-    // …and removing the waiting copy frees the file as well.
-    await q.pauseLocal()
-    await waitFor(
-      async () =>
-        (await q.get(again.id))?.state === 'waiting' || (await q.get(again.id))?.state === 'completed',
-      'second copy',
-    )
+  })
+
+  it('frees the file when its waiting copy is removed or cancelled', async () => {
+    const q = makeQueue(uniquePrefix('dedupe-free'))
+    await q.pausePool()
+    const data = jobData()
+    const a = await q.add(data)
+    expect(await q.add(data)).toEqual({ id: a.id, duplicate: true })
+    await q.remove(a.id)
+    const b = await q.add(data)
+    expect(b.duplicate).toBe(false)
+    expect(await q.cancel(b.id)).toBe('removed')
+    const c = await q.add(data)
+    expect(c.duplicate).toBe(false)
+    expect(new Set([a.id, b.id, c.id]).size).toBe(3)
+    expect((await q.stats()).paused).toBe(1)
   })
 
   it('keeps the last 100 completed jobs', async () => {
@@ -359,7 +369,9 @@ describe('TranscodeQueue', () => {
     expect(ranOn.b).toHaveLength(4)
 
     await a.resumeLocal()
+    const pausedSeen = a.events.next('paused')
     await b.pausePool()
+    await pausedSeen
     expect(await a.isPoolPaused()).toBe(true)
     const s0 = await a.stats()
     expect(s0.poolPaused).toBe(true)
@@ -369,7 +381,9 @@ describe('TranscodeQueue', () => {
     expect(s1.paused).toBe(3)
     expect(s1.waiting).toBe(0)
     expect(s1.completed).toBe(4)
+    const resumedSeen = b.events.next('resumed')
     await a.resumePool()
+    await resumedSeen
     await waitFor(async () => (await a.stats()).completed === 7, 'all seven')
   })
 
@@ -484,5 +498,40 @@ describe('TranscodeQueue', () => {
     expect(started).toEqual([first.id])
     expect((await observer.get(first.id))?.state).toBe('completed')
     expect((await observer.get(second.id))?.state).toBe('waiting')
+  })
+
+  it('shares one set of connections between queues; closing one leaves the others working', async () => {
+    const conns = new RedisConnections(TEST_REDIS_URL)
+    const prefix = uniquePrefix('shared')
+    const one = new TranscodeQueue({ connections: conns, prefix, name: 'one' })
+    const two = new TranscodeQueue({ connections: conns, prefix, name: 'two', worker: { drainDelay: 1 } })
+    const same = new TranscodeQueue({ connections: conns, prefix, name: 'two' })
+    try {
+      await Promise.all([one.ready(), two.ready(), same.ready()])
+      expect(one.connections.client).toBe(two.connections.client)
+      await one.process(1, () => Promise.resolve('one'))
+      await same.close()
+      await one.close()
+      expect(conns.client.status).toBe('ready')
+      const removed = two.events.next('removed')
+      await two.pausePool()
+      const { id } = await two.add(jobData())
+      await two.remove(id) // the bus channel of 'two' still delivers after 'same' (same channel) closed
+      expect(await removed).toEqual({ jobId: id })
+      await two.resumePool()
+      const { id: id2 } = await two.add(jobData())
+      await two.process(1, () => Promise.resolve('two'))
+      await waitFor(
+        async () => (await two.get(id2))?.state === 'completed',
+        'completion on the remaining queue',
+      )
+    } finally {
+      await two.obliterate()
+      await two.close()
+      const cleaner = new TranscodeQueue({ connections: conns, prefix, name: 'one' })
+      await cleaner.obliterate()
+      await cleaner.close()
+      await conns.close()
+    }
   })
 })

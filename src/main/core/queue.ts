@@ -541,6 +541,14 @@ export class TranscodeQueue {
       throw new Error('concurrency must be a positive integer')
     this.processing = true
     await this.ready()
+    // Workaround: Bull's process() fires setWorkerName() (CLIENT SETNAME on the blocking connection) without a
+    // catch; closing the queue right after process() then gives an unhandled "Connection is closed." rejection.
+    const b = this.bull as unknown as { setWorkerName: () => Promise<unknown> }
+    const setWorkerName = b.setWorkerName.bind(this.bull)
+    b.setWorkerName = () =>
+      setWorkerName().catch((err: unknown) =>
+        this.log.debug({ err: errorMessage(err) }, 'setWorkerName failed'),
+      )
     // Bull's process() resolves only when the queue closes, so it is not awaited.
     this.bull
       .process(concurrency, (job: Bull.Job<JobData>) => this.runJob(job, handler))
@@ -624,9 +632,8 @@ export class TranscodeQueue {
 
   private async init(): Promise<void> {
     await this.bull.isReady()
-    const sub: Redis = this.connections.subscriber
-    sub.on('message', this.onBusMessage)
-    await sub.subscribe(this.busChannel)
+    this.connections.subscriber.on('message', this.onBusMessage)
+    await this.connections.subscribe(this.busChannel)
   }
 
   private readonly onBusMessage = (channel: string, text: string): void => {
@@ -851,8 +858,14 @@ export class TranscodeQueue {
       this.offState()
       try {
         this.connections.subscriber.off('message', this.onBusMessage)
-        if (this.ownConnections) await this.connections.close()
-        else await this.connections.subscriber.unsubscribe(this.busChannel)
+        if (this.ownConnections) {
+          await this.connections.close()
+        } else {
+          await this.connections.unsubscribe(this.busChannel)
+          // Bull does not close connections it got from createClient; this queue's blocking one is its own.
+          const b = this.bull as unknown as { bclientInitialized?: boolean; bclient: Redis }
+          if (b.bclientInitialized) this.connections.release(b.bclient)
+        }
       } catch (err) {
         this.log.debug({ err: errorMessage(err) }, 'closing connections')
       }

@@ -140,6 +140,7 @@ export class RedisConnections {
   readonly url: string
   private shared: Partial<Record<'client' | 'subscriber', Redis>> = {}
   private readonly blocking = new Set<Redis>()
+  private readonly channels = new Map<string, number>()
   private readonly stateListeners = new Set<(state: ConnectionState) => void>()
   private lastState: ConnectionState | undefined
   private closed = false
@@ -163,6 +164,8 @@ export class RedisConnections {
     let c = this.shared[kind]
     if (!c) {
       c = this.make(kind)
+      // Each Bull queue adds its own listeners to the shared connections; many queues are not a leak.
+      c.setMaxListeners(200)
       this.shared[kind] = c
       if (kind === 'client') this.watchState(c)
     }
@@ -188,6 +191,33 @@ export class RedisConnections {
   onState(listener: (state: ConnectionState) => void): () => void {
     this.stateListeners.add(listener)
     return () => this.stateListeners.delete(listener)
+  }
+
+  /**
+   * Subscribes the shared subscriber to `channel`, counting users so that one queue's `unsubscribe` does not cut
+   * another's messages.
+   */
+  async subscribe(channel: string): Promise<void> {
+    const n = this.channels.get(channel) ?? 0
+    this.channels.set(channel, n + 1)
+    if (n === 0) await this.subscriber.subscribe(channel)
+  }
+
+  /** Drops one user of `channel`; unsubscribes when it was the last. */
+  async unsubscribe(channel: string): Promise<void> {
+    const n = this.channels.get(channel) ?? 0
+    if (n <= 1) {
+      this.channels.delete(channel)
+      if (n === 1 && !this.closed) await this.subscriber.unsubscribe(channel)
+    } else {
+      this.channels.set(channel, n - 1)
+    }
+  }
+
+  /** Disconnects a `bclient` of a queue that has closed (the shared ones stay). */
+  release(client: Redis): void {
+    if (!this.blocking.delete(client)) return
+    client.disconnect()
   }
 
   /** Closes every connection (queues must be closed first). Idempotent. */
