@@ -175,7 +175,8 @@ describe('bullpen add / worker / jobs', () => {
       process.execPath,
       [cli, 'worker', '--concurrency', '1', '--name', 'w1'],
       {
-        env: { ...process.env, BULLPEN_REDIS_URL: redis.url, BULLPEN_DATA_DIR: join(work, 'worker-data') },
+        // The same data folder as `add`: this worker is the files' origin node, so it reads them in place.
+        env: { ...process.env, BULLPEN_REDIS_URL: redis.url, BULLPEN_DATA_DIR: dataDir },
         stdio: 'ignore',
       },
     )
