@@ -244,7 +244,12 @@ export function createAppApi(node: BullpenNode, options: AppApiOptions = {}): Co
     },
     getSettings: () => Promise.resolve(node.settings.get()),
     updateSettings: (patch) => Promise.resolve(node.settings.update(patch)),
-    listNodes: () => (options.listNodes ? options.listNodes() : Promise.resolve([self()])),
+    async listNodes() {
+      if (options.listNodes) return options.listNodes()
+      // The pool's registry; this node first when it is not registered (a node that neither serves nor works).
+      const nodes = await node.listNodes().catch(() => [] as NodeInfo[])
+      return nodes.some((n) => n.isSelf) ? nodes : [self(), ...nodes]
+    },
     listPresets: () =>
       Promise.resolve(
         PRESET_NAMES.map((name): PresetInfo => ({
