@@ -267,6 +267,17 @@ describe('remembered choice', () => {
     expect(useBullpen.getState().priority).toBe('low')
   })
 
+  it('keeps a choice made after start-up when a reconnect fetches the settings again', async () => {
+    await start()
+    setChoice({ kind: 'convert', format: 'gif' }, 'high')
+    fake.emit('connection', { state: 'down', redis: '', message: null })
+    fake.emit('connection', { state: 'ready', redis: '', message: null })
+    await vi.waitFor(() => expect(fake.callsOf('getSettings')).toHaveLength(2))
+    await settle()
+    expect(useBullpen.getState().choice).toEqual({ kind: 'convert', format: 'gif' })
+    expect(useBullpen.getState().priority).toBe('high')
+  })
+
   it('saves a new choice to the settings (debounced) and to localStorage', async () => {
     await start()
     vi.useFakeTimers()

@@ -148,6 +148,8 @@ let lastFlush = 0
 let resyncTimer: ReturnType<typeof setTimeout> | null = null
 let noticeSeq = 0
 let choiceTimer: ReturnType<typeof setTimeout> | null = null
+/** Whether the remembered choice has been taken from the settings yet. */
+let choiceAdopted = false
 const noticeTimers = new Set<ReturnType<typeof setTimeout>>()
 
 /** The bridge given to {@link initStore}; components call its methods through this. */
@@ -209,6 +211,7 @@ export function resetStore(): void {
   pendingStats = null
   lastFlush = 0
   noticeSeq = 0
+  choiceAdopted = false
   useBullpen.setState(initialState(), true)
 }
 
@@ -245,9 +248,13 @@ export async function refreshAll(): Promise<void> {
   if (dashboardUrl.status === 'fulfilled') patch.dashboardUrl = dashboardUrl.value
   if (settings.status === 'fulfilled') {
     patch.settings = settings.value
-    // The core remembers the last choice; localStorage only stands in when the core cannot.
-    if (settings.value.lastPreset) patch.choice = decodeChoice(settings.value.lastPreset)
-    if (isPriority(settings.value.lastPriority)) patch.priority = settings.value.lastPriority
+    // The core remembers the last choice (localStorage only stands in when it cannot). Taken once: a later
+    // refetch (reconnect) must not undo what the user picked meanwhile.
+    if (!choiceAdopted) {
+      choiceAdopted = true
+      if (settings.value.lastPreset) patch.choice = decodeChoice(settings.value.lastPreset)
+      if (isPriority(settings.value.lastPriority)) patch.priority = settings.value.lastPriority
+    }
   }
   useBullpen.setState(patch)
   resync()
