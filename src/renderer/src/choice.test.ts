@@ -33,6 +33,7 @@ describe('choice encoding (settings.lastPreset)', () => {
     expect(choiceProblem({ kind: 'resize', format: 'mp4', width: 1, height: null })).toMatch(/2 to 7680/)
     expect(choiceProblem({ kind: 'resize', format: 'mp4', width: 9000, height: null })).toMatch(/2 to 7680/)
     expect(choiceProblem({ kind: 'resize', format: 'mp4', width: 640, height: null })).toBeNull()
+    expect(choiceProblem({ kind: 'resize', format: 'mp3', width: 640, height: null })).toMatch(/no picture/)
   })
 })
 

@@ -25,6 +25,9 @@ const _allPriorities: Exclude<Priority, (typeof UI_PRIORITIES)[number]> extends 
 void _allFormats
 void _allPriorities
 
+/** Formats without a picture (the shared AUDIO_FORMATS): nothing to resize. */
+export const UI_AUDIO_FORMATS: readonly Format[] = ['mp3', 'm4a']
+
 /** Same bounds as the shared ResizeSchema (2…7680 pixels). */
 export const MIN_SIDE = 2
 export const MAX_SIDE = 7680
@@ -83,6 +86,8 @@ function validSide(n: number | null): boolean {
 /** Why the choice cannot be queued, or null when it can. */
 export function choiceProblem(c: Choice): string | null {
   if (c.kind !== 'resize') return null
+  if (UI_AUDIO_FORMATS.includes(c.format))
+    return `${c.format} output has no picture to resize: use "Convert to…" for audio.`
   if (c.width === null && c.height === null) return 'Resize needs a width, a height or both.'
   if (!validSide(c.width) || !validSide(c.height))
     return `Width and height must be whole numbers from ${MIN_SIDE} to ${MAX_SIDE} pixels.`

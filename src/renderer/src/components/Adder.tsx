@@ -6,6 +6,7 @@ import {
   type Choice,
   MAX_SIDE,
   MIN_SIDE,
+  UI_AUDIO_FORMATS,
   UI_FORMATS,
   UI_PRIORITIES,
   choiceProblem,
@@ -37,7 +38,15 @@ function ChoiceFields(): React.JSX.Element {
     let next: Choice
     if (value === 'convert') next = { kind: 'convert', format }
     else if (value === 'resize')
-      next = choice.kind === 'resize' ? choice : { kind: 'resize', format, width: 1280, height: 720 }
+      next =
+        choice.kind === 'resize'
+          ? choice
+          : {
+              kind: 'resize',
+              format: UI_AUDIO_FORMATS.includes(format) ? 'mp4' : format,
+              width: 1280,
+              height: 720,
+            }
     else next = { kind: 'preset', preset: value.replace(/^preset:/, '') }
     setChoice(next, priority)
   }
@@ -73,7 +82,7 @@ function ChoiceFields(): React.JSX.Element {
               if (isFormat(f)) setChoice({ ...choice, format: f }, priority)
             }}
           >
-            {UI_FORMATS.map((f) => (
+            {UI_FORMATS.filter((f) => choice.kind !== 'resize' || !UI_AUDIO_FORMATS.includes(f)).map((f) => (
               <option key={f} value={f}>
                 {f}
               </option>
