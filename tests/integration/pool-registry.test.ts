@@ -81,6 +81,17 @@ describe('NodeRegistry', () => {
     expect(await readNodes(redis, keyPrefix)).toEqual([])
   })
 
+  it('lets a process remove only the entry it wrote (two processes of one data folder share an id)', async () => {
+    const first = new NodeRegistry({ redis, keyPrefix, self: announce('node-shared', { name: 'first' }) })
+    const second = new NodeRegistry({ redis, keyPrefix, self: announce('node-shared', { name: 'second' }) })
+    await first.start()
+    await second.start() // the entry is now the second process's
+    await first.deregister()
+    expect((await readNodes(redis, keyPrefix)).map((n) => n.name)).toEqual(['second'])
+    await second.deregister()
+    expect(await readNodes(redis, keyPrefix)).toEqual([])
+  })
+
   it('drops a node that stops beating after about three missed beats', async () => {
     const a = new NodeRegistry({ redis, keyPrefix, self: announce('node-silent'), heartbeatMs: 200 })
     await a.start()

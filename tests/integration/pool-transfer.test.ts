@@ -4,7 +4,7 @@
  * output lands in the origin's folder (checked with ffprobe); nothing is left in scratch or as temp files. Also:
  * shared folders (read in place), an origin that is away (the job waits, attempts untouched).
  */
-import { copyFile, mkdir, mkdtemp, readdir, rm, stat, symlink } from 'node:fs/promises'
+import { copyFile, mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import Bull from 'bull'
@@ -155,6 +155,9 @@ describe('a job whose input lives on another node', () => {
     const input = await inputFile('video-only.mp4', join(nas, 'clips'))
     await symlink(nas, join(dir, 'mnt-nas'))
     const data = await queueAtOrigin('12', input, join(nas, 'clips'))
+    // A run of this job on a node that was killed left its temp file there.
+    const stale = join(nas, 'clips', '.video-only (1).bullpen-12.part.mp4')
+    await writeFile(stale, 'partial')
     const scratch = join(dir, 'worker-scratch-2')
     await cleanScratch(scratch)
     const ctx = workerCtx(scratch, { sharedFolders: [{ name: 'media', path: join(dir, 'mnt-nas') }] })
@@ -162,6 +165,7 @@ describe('a job whose input lives on another node', () => {
     expect(r.route).toBe('shared')
     expect(r.result.outputPath).toBe(join(dir, 'mnt-nas', 'clips', 'video-only (1).mp4'))
     expect((await probeInput(join(nas, 'clips', 'video-only (1).mp4'))).video?.height).toBe(120)
+    expect((await readdir(join(nas, 'clips'))).sort()).toEqual(['video-only (1).mp4', 'video-only.mp4'])
 
     // A different file at the mapped path (size differs): not the same file, so it is fetched instead.
     const other = await inputFile('video-only.mp4', join(dir, 'elsewhere'))

@@ -10,6 +10,7 @@ import type { JobData } from '../../shared/spec'
 import { InputRefusedError, UnrecoverableJobError, UserFacingError } from './errors'
 import { transcodeFile } from './ffmpeg'
 import { logger } from './logger'
+import { removeStaleTemps } from './pool/fileService'
 import type { PoolMember } from './pool/member'
 
 /** How often a job's progress is written to Redis at most. */
@@ -127,6 +128,8 @@ function processJob(ctx: ProcessorContext) {
       return { ...result, elapsedMs: Date.now() - started, node: ctx.nodeName }
     }
     const inputPath = await localInputPath(data, ctx.nodeId)
+    // A run of this job that died (kill -9, power cut) may have left its temp file beside the output.
+    await removeStaleTemps(data.outputDir, jobId)
     const result = await encode({ inputPath, outputDir: data.outputDir })
     if (pending) report({ ...(pending as JobProgress), percent: 100 }, true)
     return { ...result, node: ctx.nodeName }

@@ -10,6 +10,7 @@ import type { JobData } from '../../../shared/spec'
 import { logger as rootLogger, type Logger } from '../logger'
 import type { SharedFolder } from './config'
 import { OriginUnavailableError } from './errors'
+import { removeStaleTemps } from './fileService'
 import type { NodeRecord } from './registry'
 import { isFolder, mapSharedDir, mapSharedPath, sameFile } from './sharedFolders'
 import { JOB_ID_PATTERN } from './tokens'
@@ -102,6 +103,7 @@ export async function runPooled<R extends { outputPath: string }>(
   const outputShared = sharedOutDir !== null && (await isFolder(sharedOutDir))
   if (inputShared && outputShared) {
     log.info({ input: sharedIn }, 'reading the input through a shared folder')
+    await removeStaleTemps(sharedOutDir, jobId)
     const result = await encode({ inputPath: sharedIn, outputDir: sharedOutDir })
     return { result, route: 'shared', duplicate: false }
   }
@@ -145,6 +147,7 @@ export async function runPooled<R extends { outputPath: string }>(
       log.info({ bytes: data.input.size, ms: Date.now() - t0 }, 'input fetched from the origin')
     }
     const outDir = outputShared ? sharedOutDir : join(scratch, 'out')
+    if (outputShared) await removeStaleTemps(sharedOutDir, jobId)
     const result = await encode({ inputPath, outputDir: outDir })
     if (outputShared) return { result, route: inputShared ? 'shared' : 'fetch', duplicate: false }
     const up = await uploadOutput(target, result.outputPath, {
