@@ -87,4 +87,38 @@ describe('Redis restart', () => {
       await q.obliterate()
     },
   )
+
+  it('closes within bounds while Redis is down, and the job it held is recovered afterwards', async () => {
+    const redis = await startRedisServer({ appendfsync: 'always' })
+    cleanups.push(() => redis.stop())
+    const options = {
+      redisUrl: redis.url,
+      prefix: uniquePrefix('down-close'),
+      worker: { lockDuration: 2000, stalledInterval: 1000, retryProcessDelay: 300, drainDelay: 1 },
+    }
+    const q = new TranscodeQueue(options)
+    const { id } = await q.add(jobData(0))
+    let started!: () => void
+    const running = new Promise<void>((r) => (started = r))
+    await q.process(1, (_job, signal) => {
+      started()
+      return new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('aborted'))))
+    })
+    await running
+    await redis.kill('SIGKILL')
+    const t0 = Date.now()
+    await q.close({ handBack: true, closeTimeoutMs: 1500 })
+    expect(Date.now() - t0).toBeLessThan(6000)
+
+    await redis.restart()
+    const other = new TranscodeQueue(options)
+    cleanups.push(() => other.close({ handBack: true }))
+    await other.process(1, () => Promise.resolve('recovered'))
+    await waitFor(
+      async () => (await other.get(id))?.state === 'completed',
+      'the stranded job to complete',
+      20_000,
+    )
+    await other.obliterate()
+  })
 })

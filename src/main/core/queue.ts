@@ -119,6 +119,16 @@ export interface QueueStats {
   localPaused: boolean
 }
 
+/** Options of {@link TranscodeQueue.close}. */
+export interface CloseOptions {
+  /** Abort running jobs and put them back to waiting at once (default false: let them finish). */
+  handBack?: boolean
+  /** Graceful: how long to let running jobs finish before handing the rest back (default: as long as it takes). */
+  graceMs?: number
+  /** Upper bound for each Redis step of closing, e.g. while Redis is away (default 10 s). */
+  closeTimeoutMs?: number
+}
+
 /** What `cancel()` did. */
 export type CancelOutcome = 'removed' | 'requested' | 'finished' | 'not-found'
 
@@ -573,7 +583,7 @@ export class TranscodeQueue {
    * back (`handBack`: their handlers are aborted and the jobs go back to waiting at once, no attempt counted).
    * Jobs still running after `graceMs` are handed back. Closes the queue, then its own connections.
    */
-  async close(options: { handBack?: boolean; graceMs?: number } = {}): Promise<void> {
+  async close(options: CloseOptions = {}): Promise<void> {
     this.closing ??= this.doClose(options)
     return this.closing
   }
@@ -824,7 +834,7 @@ export class TranscodeQueue {
     if (code !== 1) this.log.warn({ jobId: id, code }, 'could not hand the job back (lock lost?)')
   }
 
-  private async doClose(options: { handBack?: boolean; graceMs?: number }): Promise<void> {
+  private async doClose(options: CloseOptions): Promise<void> {
     const graceMs = options.handBack ? 0 : (options.graceMs ?? Infinity)
     try {
       await this.readyPromise.catch(() => undefined)
@@ -844,15 +854,21 @@ export class TranscodeQueue {
         }
         left = [...this.running.entries()]
       }
+      // With Redis away these calls would wait for it forever; a job left behind is recovered by the stalled check.
+      const limit = options.closeTimeoutMs ?? 10_000
       if (left.length > 0) {
         // Hand back first (while the lock is ours), then abort the handlers.
-        await Promise.all(
-          left.map(([id]) => this.handBack(id).catch((err: unknown) => this.log.warn({ err }))),
+        const handBacks = Promise.all(
+          left.map(([id]) =>
+            this.handBack(id).catch((err: unknown) => this.log.warn({ err: errorMessage(err) })),
+          ),
         )
+        if ((await withTimeout(handBacks, limit)) === TIMEOUT)
+          this.log.warn('hand-back timed out (Redis away?)')
         for (const [id, r] of left) r.controller.abort(new HandedBack(id))
-        await this.bull.close(true)
-      } else {
-        await this.bull.close()
+        await withTimeout(this.bull.close(true), limit)
+      } else if ((await withTimeout(this.bull.close(), limit)) === TIMEOUT) {
+        this.log.warn('closing the queue timed out (Redis away?)')
       }
     } finally {
       this.offState()
@@ -870,6 +886,19 @@ export class TranscodeQueue {
         this.log.debug({ err: errorMessage(err) }, 'closing connections')
       }
     }
+  }
+}
+
+const TIMEOUT = Symbol('timeout')
+
+/** Resolves with `p`'s value, or {@link TIMEOUT} after `ms` (p keeps running; its rejection is ignored). */
+async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | typeof TIMEOUT> {
+  p.catch(() => undefined)
+  let t: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([p, new Promise<typeof TIMEOUT>((r) => (t = setTimeout(() => r(TIMEOUT), ms)))])
+  } finally {
+    clearTimeout(t)
   }
 }
 
