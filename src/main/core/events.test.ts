@@ -49,15 +49,24 @@ describe('toJobProgress', () => {
   it('accepts the processor object and bare numbers, refuses anything else', () => {
     const p = { percent: 42.5, fps: 30, speed: 1.2, etaSec: 7, stage: 'encode' }
     expect(toJobProgress(p)).toEqual(p)
-    expect(
-      toJobProgress({ percent: 10, fps: null, speed: null, etaSec: null, stage: 'probe' }),
-    ).toMatchObject({
-      percent: 10,
+    expect(toJobProgress({ stage: 'probe' })).toEqual({
+      stage: 'probe',
+      percent: null,
+      fps: null,
+      speed: null,
+      etaSec: null,
     })
-    expect(toJobProgress(0)).toEqual({ percent: 0 })
-    expect(toJobProgress(150)).toEqual({ percent: 100 })
-    expect(toJobProgress({ percent: 'lots' })).toBeNull()
-    expect(toJobProgress({ percent: 200 })).toBeNull()
+    expect(
+      toJobProgress({ stage: 'encode', percent: null, fps: 25, speed: null, etaSec: null }),
+    ).toMatchObject({
+      percent: null,
+      fps: 25,
+    })
+    expect(toJobProgress(0)).toMatchObject({ percent: 0 })
+    expect(toJobProgress(150)).toMatchObject({ percent: 100 })
+    expect(toJobProgress({ stage: 'encode', percent: 'lots' })).toBeNull()
+    expect(toJobProgress({ stage: 'encode', percent: 200 })).toBeNull()
+    expect(toJobProgress({ stage: 'rm -rf', percent: 2 })).toBeNull()
     expect(toJobProgress(null)).toBeNull()
     expect(toJobProgress('50')).toBeNull()
   })

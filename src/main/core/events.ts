@@ -4,6 +4,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { z } from 'zod'
+import type { JobProgress } from '../../shared/api'
 import type { ConnectionState } from './redis'
 
 /** Typed event bus: `on` returns the unsubscribe function. A throwing listener never breaks the others. */
@@ -66,29 +67,52 @@ export class EventBus<Events extends object> {
   }
 }
 
-/** Stages a job goes through, as reported in its progress. */
-export const JOB_STAGES = ['probe', 'fetch', 'encode', 'verify', 'deliver'] as const
+/** Stages a job goes through, as reported in its progress (the contract's `JobProgress['stage']`). */
+export const JOB_STAGES = [
+  'probe',
+  'download',
+  'encode',
+  'verify',
+  'upload',
+] as const satisfies readonly JobProgress['stage'][]
+
+const metric = z.number().min(0).max(1e9).nullable().optional()
 
 /**
  * Progress of a running job, as the processor reports it with `job.progress(obj)` (throttled to ≤ 4/s).
- * Read back from Redis, so it is validated: anything else arrives as `null`.
+ * Read back from Redis, so it is validated; missing numbers become null (`percent` null = duration unknown).
  */
 export const JobProgressSchema = z.object({
-  percent: z.number().min(0).max(100),
-  fps: z.number().min(0).nullable().optional(),
-  speed: z.number().min(0).nullable().optional(),
-  etaSec: z.number().min(0).nullable().optional(),
-  stage: z.string().max(32).optional(),
+  stage: z.enum(JOB_STAGES),
+  percent: z.number().min(0).max(100).nullable().optional(),
+  fps: metric,
+  speed: metric,
+  etaSec: metric,
 })
-export type JobProgress = z.infer<typeof JobProgressSchema>
+
+export type { JobProgress }
 
 /** A progress value from Redis as a {@link JobProgress}, or null when it is not one (a bare number counts). */
 export function toJobProgress(value: unknown): JobProgress | null {
   if (typeof value === 'number' && Number.isFinite(value)) {
-    return { percent: Math.min(100, Math.max(0, value)) }
+    return {
+      stage: 'encode',
+      percent: Math.min(100, Math.max(0, value)),
+      fps: null,
+      speed: null,
+      etaSec: null,
+    }
   }
   const r = JobProgressSchema.safeParse(value)
-  return r.success ? r.data : null
+  if (!r.success) return null
+  const p = r.data
+  return {
+    stage: p.stage,
+    percent: p.percent ?? null,
+    fps: p.fps ?? null,
+    speed: p.speed ?? null,
+    etaSec: p.etaSec ?? null,
+  }
 }
 
 /** Events of the transcode queue, seen by every node. */
