@@ -266,6 +266,11 @@ describe('TranscodeQueue', () => {
       /job \d+ is completed; only waiting jobs can be reprioritised/,
     )
     await expect(q.setPriority('999999', 'high')).rejects.toThrow(/does not exist/)
+    // Ids that would name other keys of the queue are refused, not looked up.
+    await expect(q.setPriority('wait', 'high')).rejects.toThrow('"wait" is not a job id')
+    await expect(q.remove('1:lock')).rejects.toThrow(/is not a job id/)
+    expect(await q.get('priority')).toBeNull()
+    expect(await q.cancel('wait')).toBe('not-found')
   })
 
   it('refuses to reprioritise an active job', async () => {

@@ -308,6 +308,7 @@ export class TranscodeQueue {
 
   /** A job's snapshot, or null when there is no such job. */
   async get(id: string): Promise<JobInfo | null> {
+    if (!isJobId(id)) return null
     await this.ready()
     const job = await this.bull.getJob(id)
     if (!job) return null
@@ -317,6 +318,7 @@ export class TranscodeQueue {
 
   /** Raw Bull job (for the processor and Bull Board); prefer {@link get}. */
   async getBullJob(id: string): Promise<Bull.Job<JobData> | null> {
+    if (!isJobId(id)) return null
     await this.ready()
     return this.bull.getJob(id)
   }
@@ -361,6 +363,7 @@ export class TranscodeQueue {
 
   /** The job's log lines (`job.log()`), oldest first. */
   async logs(id: string, limit = 200): Promise<string[]> {
+    if (!isJobId(id)) return []
     await this.ready()
     const { logs } = await this.bull.getJobLogs(id, -limit, -1)
     return logs
@@ -375,6 +378,7 @@ export class TranscodeQueue {
    * @throws UserFacingError when the job is active (cancel it first) or does not exist.
    */
   async remove(id: string): Promise<void> {
+    checkJobId(id)
     await this.ready()
     const job = await this.bull.getJob(id)
     if (!job) throw new UserFacingError(`job ${id} does not exist`)
@@ -395,6 +399,7 @@ export class TranscodeQueue {
    * @throws UserFacingError when the job is not failed, or a newer copy of the same file is queued.
    */
   async retry(id: string): Promise<void> {
+    checkJobId(id)
     await this.ready()
     const job = await this.bull.getJob(id)
     if (!job) throw new UserFacingError(`job ${id} does not exist`)
@@ -443,6 +448,7 @@ export class TranscodeQueue {
    * with reason `cancelled`, without retries. Completed or failed: nothing to do.
    */
   async cancel(id: string): Promise<CancelOutcome> {
+    if (!isJobId(id)) return 'not-found'
     await this.ready()
     const job = await this.bull.getJob(id)
     const dk = (job && this.dedupeKeyOf(job.data)) ?? this.key('bp:dedupe:-')
@@ -478,6 +484,7 @@ export class TranscodeQueue {
 
   /** True when a cancel was requested for the job (and has not expired). */
   async isCancelRequested(id: string): Promise<boolean> {
+    checkJobId(id)
     return (await this.connections.client.exists(this.cancelKey(id))) === 1
   }
 
@@ -739,6 +746,7 @@ export class TranscodeQueue {
   }
 
   private async reprioritise(id: string, value: number, top: boolean): Promise<void> {
+    checkJobId(id)
     await this.ready()
     const code = await this.lua<number>(
       'bpSetPriority',
@@ -887,6 +895,15 @@ export class TranscodeQueue {
       }
     }
   }
+}
+
+/** Job ids are Bull's counter values; anything else could name another key of the queue (e.g. "wait"). */
+export function isJobId(id: string): boolean {
+  return /^[1-9][0-9]{0,19}$/.test(id)
+}
+
+function checkJobId(id: string): void {
+  if (!isJobId(id)) throw new UserFacingError(`"${id.slice(0, 40)}" is not a job id`)
 }
 
 const TIMEOUT = Symbol('timeout')
