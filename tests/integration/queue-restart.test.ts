@@ -121,4 +121,30 @@ describe('Redis restart', () => {
     )
     await other.obliterate()
   })
+
+  it('an idle worker blocked on an empty queue takes new jobs after Redis restarts (Bull #2417)', async () => {
+    const redis = await startRedisServer({ appendfsync: 'always' })
+    cleanups.push(() => redis.stop())
+    const q = new TranscodeQueue({
+      redisUrl: redis.url,
+      prefix: uniquePrefix('idle'),
+      worker: { retryProcessDelay: 300, drainDelay: 2 },
+    })
+    cleanups.push(() => q.close({ handBack: true }))
+    const ran: string[] = []
+    await q.process(1, (job) => {
+      ran.push(String(job.id))
+      return Promise.resolve('ok')
+    })
+    await new Promise((r) => setTimeout(r, 300)) // the worker is now blocked in BRPOPLPUSH
+    await redis.kill('SIGKILL')
+    await new Promise((r) => setTimeout(r, 1000))
+    await redis.restart()
+    await waitFor(() => q.connections.state === 'ready', 'reconnection')
+    const ids: string[] = []
+    for (let i = 0; i < 3; i++) ids.push((await q.add(jobData(100 + i))).id)
+    await waitFor(() => ran.length === 3, 'the idle worker to take the new jobs', 20_000)
+    expect(ran.sort()).toEqual(ids.sort())
+    await q.obliterate()
+  })
 })

@@ -165,7 +165,7 @@ describe('TranscodeQueue', () => {
   })
 
   it('retries with exponential backoff: fails twice, then succeeds on the third attempt', async () => {
-    const q = makeQueue(uniquePrefix('retry'), { backoffDelayMs: 300 })
+    const q = makeQueue(uniquePrefix('retry'), { backoffDelayMs: 500 })
     const { id } = await q.add(jobData())
     const times: number[] = []
     await q.process(1, (job: Bull.Job<JobData>) => {
@@ -179,8 +179,8 @@ describe('TranscodeQueue', () => {
     expect(times).toHaveLength(3)
     const d1 = times[1]! - times[0]!
     const d2 = times[2]! - times[1]!
-    expect(d1).toBeGreaterThanOrEqual(280)
-    expect(d2).toBeGreaterThanOrEqual(580)
+    expect(d1).toBeGreaterThanOrEqual(480) // 500 ms, then 1000 ms: exponential
+    expect(d2).toBeGreaterThanOrEqual(980)
     expect(d2).toBeGreaterThan(d1)
   })
 
