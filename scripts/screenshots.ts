@@ -64,8 +64,8 @@ async function main(): Promise<void> {
     await api.pause('local')
     const src = join(stack.work, 'sources')
     const long = [
-      await makeClip(join(src, 'Holiday in Lisbon.mp4'), 90, '1280x720'),
-      await makeClip(join(src, 'Interview — take 3.mp4'), 90, '1280x720'),
+      await makeClip(join(src, 'Holiday in Lisbon.mp4'), 60, '1280x720'),
+      await makeClip(join(src, 'Interview — take 3.mp4'), 60, '1280x720'),
     ]
     const waiting = [
       await stack.sample('real-360p-17s.mp4', 'Drone footage.mp4'),
