@@ -291,6 +291,22 @@ describe('pool of separate processes without shared storage', () => {
       r.disconnect()
     }
 
+    // `add` without --wait: fine when a node of its data folder serves (w1's), a note when none does.
+    const extra = join(files, 'extra.flv')
+    await copyFile(join(media, "te[s]t_ video ' _ .flv"), extra)
+    const served = bullpen('add-served', [...global('w1'), 'add', '--to', 'mkv', extra])
+    expect(await served.exited, tail(served)).toBe(0)
+    expect(served.err.join('\n')).not.toContain('no Bullpen node')
+    const lonely = bullpen('add-lonely', [...global('lonely'), 'add', '--to', 'webm', extra])
+    expect(await lonely.exited, tail(lonely)).toBe(0)
+    expect(lonely.err.join('\n')).toContain('no Bullpen node with this data folder is running')
+    // w1 is the origin of the first one and does it; the second waits for its origin (never started).
+    await until(
+      async () => (await readdir(files)).includes('extra.mkv'),
+      () => `extra.mkv\n${tail(w1)}\n${tail(w2)}\n${tail(served)}`,
+      30_000,
+    )
+
     // No temp file anywhere: not at the origin, not in any worker's data folder.
     killGroup(w1, 'SIGTERM')
     killGroup(w2, 'SIGTERM')

@@ -15,14 +15,14 @@ import type {
   NodeInfo,
   Page,
 } from '../../shared/api'
-import { describeSpec } from '../../shared/spec'
+import { type JobData, describeSpec } from '../../shared/spec'
 import { prepareFiles, resolveSpec } from './enqueue'
 import { errorMessage } from './errors'
 import { checkFfmpeg, listEncoders } from './ffmpeg'
 import { logger } from './logger'
 import type { PoolConfig } from './pool/config'
 import { loadPoolConfig } from './pool/config'
-import { PoolMember, poolNodes, servingEntry } from './pool/member'
+import { PoolMember, poolNodes, servingEntry, tokenMinter } from './pool/member'
 import { ownQueueName } from './pool/routing'
 import { createProcessor } from './processor'
 import { type JobInfo, TranscodeQueue, type WorkerSettings } from './queue'
@@ -91,6 +91,8 @@ export class BullpenNode {
   pool: PoolMember | undefined
   /** Key prefix of the pool registry: `<prefix>:<base queue name>`. */
   registryPrefix = ''
+  /** Publishes job tokens when this process is not in the pool (a plain `bullpen add`). */
+  private mintToken: ((jobId: string, data: JobData) => Promise<void>) | undefined
 
   private constructor(
     readonly id: string,
@@ -199,7 +201,10 @@ export class BullpenNode {
       try {
         const { id, duplicate } = await this.queue.add(p.data)
         // The transfer token lets the worker that takes the job fetch its input from this node.
-        if (!duplicate) await this.pool?.onEnqueued(id, p.data)
+        if (!duplicate) {
+          if (this.pool) await this.pool.onEnqueued(id, p.data)
+          else await (this.mintToken ??= tokenMinter(this.dataDir, this.queue))(id, p.data)
+        }
         outcomes.push({ path: p.path, id, duplicate, error: null })
       } catch (err) {
         outcomes.push({ path: p.path, id: null, duplicate: false, error: errorMessage(err) })

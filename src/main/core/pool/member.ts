@@ -216,6 +216,19 @@ export class PoolMember {
   }
 }
 
+/**
+ * Mints and publishes job tokens for the node of `dataDir` without joining the pool: `bullpen add` (no --wait)
+ * queues jobs that a running node of the same data folder will serve, with the same secret.
+ */
+export function tokenMinter(
+  dataDir: string,
+  queue: TranscodeQueue,
+): (jobId: string, data: JobData) => Promise<void> {
+  const secret = loadOrCreateSecret(dataDir)
+  const store = new TokenStore(queue.connections.client, `${queue.prefix}:${queue.name}`)
+  return (jobId, data) => store.put(jobId, jobToken(secret, jobId, data))
+}
+
 /** Live nodes, read without joining the pool (`bullpen nodes`). */
 export async function poolNodes(
   queue: TranscodeQueue,
