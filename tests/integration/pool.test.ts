@@ -124,6 +124,16 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
+  // Keep every process's output of a failed run for the post-mortem.
+  if (process.env['BULLPEN_POOL_TEST_LOGS']) {
+    const { writeFile } = await import('node:fs/promises')
+    for (const p of procs) {
+      await writeFile(
+        join(process.env['BULLPEN_POOL_TEST_LOGS'], `${p.name}.log`),
+        [...p.out, ...p.err].join('\n'),
+      )
+    }
+  }
   for (const p of procs) killGroup(p, 'SIGKILL')
   await Promise.all(procs.map((p) => p.exited))
   await redis?.stop()
