@@ -203,6 +203,8 @@ export class TranscodeQueue {
   private processing = false
   private localPaused = false
   private closing: Promise<void> | undefined
+  /** Ends the graceful wait of a close in progress (set while it waits). */
+  private escalate: () => void = () => undefined
 
   constructor(options: TranscodeQueueOptions = {}) {
     this.name = options.name ?? 'transcode'
@@ -591,7 +593,12 @@ export class TranscodeQueue {
    * Jobs still running after `graceMs` are handed back. Closes the queue, then its own connections.
    */
   async close(options: CloseOptions = {}): Promise<void> {
-    this.closing ??= this.doClose(options)
+    if (this.closing) {
+      // A second request while a graceful close waits (e.g. a second Ctrl-C) may escalate to a hand-back.
+      if (options.handBack) this.escalate()
+      return this.closing
+    }
+    this.closing = this.doClose(options)
     return this.closing
   }
 
@@ -853,13 +860,11 @@ export class TranscodeQueue {
       let left = [...this.running.entries()]
       if (left.length > 0 && graceMs > 0) {
         const all = Promise.all(left.map(([, r]) => r.done))
-        if (Number.isFinite(graceMs)) {
-          let t: NodeJS.Timeout | undefined
-          await Promise.race([all, new Promise((r) => (t = setTimeout(r, graceMs)))])
-          clearTimeout(t)
-        } else {
-          await all
-        }
+        const escalated = new Promise<void>((r) => (this.escalate = r))
+        let t: NodeJS.Timeout | undefined
+        const grace = Number.isFinite(graceMs) ? new Promise((r) => (t = setTimeout(r, graceMs))) : escalated
+        await Promise.race([all, grace, escalated])
+        clearTimeout(t)
         left = [...this.running.entries()]
       }
       // With Redis away these calls would wait for it forever; a job left behind is recovered by the stalled check.
