@@ -3,7 +3,7 @@
  * core — a private redis-server, the Bull queue, a worker running real ffmpeg on real sample files. Controls are
  * found by their accessible roles and names only (listed at the top of src/renderer/src/App.tsx).
  */
-import { readFile } from 'node:fs/promises'
+import { readdir, readFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import type { Browser, Locator, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -14,6 +14,8 @@ let redis: RedisServerHandle
 let stack: Stack
 let browser: Browser
 let page: Page
+/** Errors the page logged (CSP violations among them). */
+const consoleErrors: string[] = []
 
 beforeAll(async () => {
   const [rendererDir, r] = await Promise.all([buildRenderer(), startRedisServer()])
@@ -22,6 +24,9 @@ beforeAll(async () => {
   browser = await launchChromium()
   page = await browser.newPage({ viewport: { width: 1280, height: 800 } })
   page.setDefaultTimeout(30_000)
+  page.on('console', (m) => {
+    if (m.type() === 'error') consoleErrors.push(m.text())
+  })
   await page.goto(stack.server.url)
   await page.getByRole('heading', { name: 'Bullpen' }).waitFor()
 })
@@ -41,6 +46,19 @@ afterAll(async () => {
   await stack?.close()
   await redis?.stop()
 })
+
+/** Pids of ffmpeg processes whose parent is this test process. */
+async function childFfmpegs(): Promise<number[]> {
+  const found: number[] = []
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '')
+    // "pid (comm) state ppid …": comm may contain spaces, so split after the last ')'.
+    const m = /^\d+ \((.*)\) \S+ (\d+)/.exec(stat)
+    if (m?.[1] === 'ffmpeg' && Number(m[2]) === process.pid) found.push(Number(entry))
+  }
+  return found
+}
 
 function tab(state: 'Waiting' | 'Active' | 'Completed' | 'Failed'): Locator {
   return page.getByRole('tab', { name: new RegExp(`^${state}\\b`) })
@@ -189,6 +207,10 @@ describe('Bullpen in a browser over `bullpen serve`', () => {
     const bar = page.getByRole('progressbar', { name: 'Progress of long-clip.mp4' })
     await bar.waitFor({ timeout: 60_000 })
     const id = await jobIdOf('long-clip.mp4')
+    // The job turns active before its ffmpeg starts (probe first): wait for the encoder to be running.
+    if (process.platform === 'linux') {
+      await expect.poll(async () => (await childFfmpegs()).length, { timeout: 30_000 }).toBeGreaterThan(0)
+    }
     await page.getByRole('button', { name: 'Cancel long-clip.mp4' }).click()
     await row('long-clip.mp4').waitFor({ state: 'detached', timeout: 30_000 })
     await expect.poll(async () => (await stack.api.getJob(id))?.cancelled, { timeout: 30_000 }).toBe(true)
@@ -196,6 +218,32 @@ describe('Bullpen in a browser over `bullpen serve`', () => {
     expect(view?.state).toBe('failed')
     expect(view?.result).toBeNull()
     expect((await stack.api.getStats()).active).toBe(0)
+    // Its ffmpeg is gone too (Linux: look for children of this process).
+    if (process.platform === 'linux') await expect.poll(childFfmpegs, { timeout: 10_000 }).toEqual([])
+  })
+
+  it('opens the queue dashboard (Bull Board) behind the same server, under its CSP', async () => {
+    const cspErrors: string[] = []
+    // Listen from the new page's first moment, not after it has loaded.
+    page.context().once('page', (p) =>
+      p.on('console', (m) => {
+        const text = m.text()
+        // Bull Board asks for Google Fonts; our CSP keeps the dashboard offline on purpose (system fonts are used).
+        if (/fonts\.googleapis\.com/.test(text)) return
+        if (/Content[- ]Security[- ]Policy/i.test(text)) cspErrors.push(text)
+      }),
+    )
+    const [board] = await Promise.all([
+      page.context().waitForEvent('page'),
+      page.getByRole('link', { name: 'Queue dashboard' }).click(),
+    ])
+    await board.waitForLoadState()
+    await board.getByText(stack.node.queue.name).first().waitFor()
+    // Give late scripts and fetches a moment to trip the CSP if they would.
+    await board.waitForTimeout(500)
+    expect(new URL(board.url()).pathname).toMatch(/^\/admin\/queues/)
+    expect(cspErrors).toEqual([])
+    await board.close()
   })
 
   it('shows a banner while Redis is down and recovers when it is back', async () => {
@@ -212,5 +260,18 @@ describe('Bullpen in a browser over `bullpen serve`', () => {
     await page
       .getByRole('button', { name: 'Reveal output of after-restart.mp4' })
       .waitFor({ timeout: 90_000 })
+  })
+
+  it('shows a banner while the server is gone and reconnects by itself', async () => {
+    const banner = page.getByRole('alert').filter({ hasText: /Lost the connection to the Bullpen server/ })
+    await stack.restartServer(() => banner.waitFor({ timeout: 15_000 }))
+    await banner.waitFor({ state: 'detached', timeout: 30_000 })
+    // Calls work again over the new socket.
+    await setLocalPaused(true)
+    await setLocalPaused(false)
+  })
+
+  it('ran the whole session without a CSP violation in the page', () => {
+    expect(consoleErrors.filter((t) => /Content[- ]Security[- ]Policy/i.test(t))).toEqual([])
   })
 })

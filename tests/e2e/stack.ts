@@ -44,7 +44,13 @@ export function launchChromium(): Promise<Browser> {
 export interface Stack {
   node: BullpenNode
   api: CoreApi
+  /** The bridge; replaced by {@link Stack.restartServer}. */
   server: RunningServer
+  /**
+   * Closes the bridge (clients see it go), runs `whileDown`, and starts it again on the same port over the same
+   * core.
+   */
+  restartServer(whileDown?: () => Promise<void>): Promise<void>
   /** Scratch folder of this stack (data dir, inbox, sources). */
   work: string
   inboxDir: string
@@ -78,18 +84,19 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     name: 'e2e-node',
   })
   const api = createAppApi(node)
-  const server = await startServer({
-    api,
-    port: 0,
-    rendererDir: opts.rendererDir,
-    inboxDir,
-    queue: node.queue.bull,
-  })
+  const serve = (port: number): Promise<RunningServer> =>
+    startServer({ api, port, rendererDir: opts.rendererDir, inboxDir, queue: node.queue.bull })
   let closed = false
-  return {
+  const stack: Stack = {
     node,
     api,
-    server,
+    server: await serve(0),
+    async restartServer(whileDown?: () => Promise<void>): Promise<void> {
+      const port = stack.server.port
+      await stack.server.close()
+      await whileDown?.()
+      stack.server = await serve(port)
+    },
     work,
     inboxDir,
     async sample(file: string, as?: string): Promise<string> {
@@ -100,12 +107,13 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     async close(): Promise<void> {
       if (closed) return
       closed = true
-      await server.close()
+      await stack.server.close()
       await api.close()
       await node.stop({ handBack: true })
       await rm(work, { recursive: true, force: true })
     },
   }
+  return stack
 }
 
 /** Makes a synthetic clip with ffmpeg's lavfi sources (H.264 + AAC), e.g. a long one to cancel mid-way. */
