@@ -33,6 +33,12 @@ function ChoiceFields(): React.JSX.Element {
   const format: Format = choice.kind === 'preset' ? 'mp4' : choice.format
   const known = choice.kind !== 'preset' || presets.some((p) => p.name === choice.preset)
   const problem = choiceProblem(choice)
+  const hint =
+    choice.kind === 'preset'
+      ? (presets.find((p) => p.name === choice.preset)?.description ?? '')
+      : choice.kind === 'convert'
+        ? `Same size, ${choice.format} output`
+        : 'One side empty keeps the aspect ratio'
 
   function onPreset(value: string): void {
     let next: Choice
@@ -55,11 +61,11 @@ function ChoiceFields(): React.JSX.Element {
     <div className="choice">
       <label className="field">
         <span>Preset</span>
-        <select value={selectValue} onChange={(e) => onPreset(e.target.value)}>
+        <select value={selectValue} aria-describedby="preset-hint" onChange={(e) => onPreset(e.target.value)}>
           <optgroup label="Presets">
             {presets.map((p) => (
               <option key={p.name} value={`preset:${p.name}`} title={p.description}>
-                {p.name} — {p.description}
+                {p.name}
               </option>
             ))}
             {known || choice.kind !== 'preset' ? null : (
@@ -137,6 +143,9 @@ function ChoiceFields(): React.JSX.Element {
           ))}
         </select>
       </label>
+      <p className="preset-hint muted" id="preset-hint">
+        {hint}
+      </p>
       {problem ? (
         <p className="field-error" role="alert">
           {problem}

@@ -46,7 +46,7 @@ function detail(job: JobView, progress: JobProgress | null): React.JSX.Element {
       return (
         <span className="job-reason" title={job.failedReason ?? undefined}>
           {job.cancelled ? 'Cancelled' : (job.failedReason ?? 'Failed')}
-          {job.attemptsMade > 0 ? ` (attempt ${job.attemptsMade} of ${job.attempts})` : ''}
+          {job.attemptsMade > 1 ? ` (after ${job.attemptsMade} attempts)` : ''}
         </span>
       )
     case 'completed': {
