@@ -1,7 +1,10 @@
 import { useShallow } from 'zustand/react/shallow'
 import { useBullpen } from '../store'
 
-/** Shown while Redis is unreachable; goes away by itself when the connection is ready again. */
+/**
+ * Shown while Redis (or, in a browser, the serving node) is unreachable; goes away by itself when the connection is
+ * ready again, and the store then fetches everything anew.
+ */
 export function ConnectionBanner(): React.JSX.Element | null {
   const { state, redis, message } = useBullpen(
     useShallow((s) => ({
@@ -11,12 +14,17 @@ export function ConnectionBanner(): React.JSX.Element | null {
     })),
   )
   if (state !== 'down' && state !== 'reconnecting') return null
+  // The web bridge reports a lost server with the same status as a lost Redis; its message names the server.
+  const serverLost = message !== null && /Bullpen server/.test(message)
   return (
     <div className="banner" role="alert">
-      <strong>Redis is unreachable{redis ? ` at ${redis}` : ''}.</strong>{' '}
-      {state === 'reconnecting' ? 'Reconnecting…' : 'Retrying in the background.'} Jobs already queued are
-      kept; the list refreshes by itself when Redis is back.
-      {message ? <span className="banner-detail"> ({message})</span> : null}
+      <strong>
+        {serverLost
+          ? 'Not connected to the Bullpen server.'
+          : `Redis is unreachable${redis ? ` at ${redis}` : ''}.`}
+      </strong>{' '}
+      {message ?? (state === 'reconnecting' ? 'Reconnecting…' : 'Retrying in the background.')} Jobs already
+      queued are kept; the list refreshes by itself when the connection is back.
     </div>
   )
 }

@@ -163,6 +163,15 @@ describe('App', () => {
     act(() => fake.emit('connection', { state: 'ready', redis: 'redis://10.0.0.5:6379', message: null }))
     expect(screen.queryByRole('alert')).toBeNull()
     expect(screen.getByText('Connected')).toBeTruthy()
+
+    // In a browser, losing the serving node is told apart from losing Redis.
+    const lost = 'Lost the connection to the Bullpen server at 127.0.0.1:4000; reconnecting…'
+    act(() => fake.emit('connection', { state: 'down', redis: 'redis://10.0.0.5:6379', message: lost }))
+    expect(screen.getByRole('alert').textContent).toMatch(
+      /^Not connected to the Bullpen server\. Lost the connection/,
+    )
+    act(() => fake.emit('connection', { state: 'ready', redis: 'redis://10.0.0.5:6379', message: null }))
+    expect(screen.queryByRole('alert')).toBeNull()
   })
 
   it('queues dropped files with the chosen preset and priority, and shows the drag-over state', async () => {
