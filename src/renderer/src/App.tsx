@@ -10,7 +10,8 @@
  *     spinbutton "Concurrency"                          (settings.concurrency, saved ~0.6 s after a change)
  *     link "Queue dashboard"                            (only when dashboardUrl() is not null; opens a new tab)
  *     button "Settings"                                 (aria-expanded; toggles region/complementary "Settings")
- * alert — Redis banner: "Redis is unreachable …" while connection.state is 'down' or 'reconnecting'
+ * alert — connection banner while connection.state is 'down' or 'reconnecting': "Redis is unreachable at <url>. …",
+ *   or "Not connected to the Bullpen server. <message>" when the web bridge lost the serving node
  * region "Add files" (the drop zone; the whole window accepts dropped files, .adder.dragging + overlay while dragging)
  *   button "Add files…"      Electron: native dialog; browser: clicks the hidden <input type=file multiple
  *                            id="add-files-input" aria-label="Files to add"> (Playwright: setInputFiles on it)
