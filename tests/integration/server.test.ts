@@ -27,7 +27,8 @@ import type {
   Subscribe,
 } from '../../src/shared/api'
 import type { Priority } from '../../src/shared/spec'
-import { safeFileName, startServer, type RunningServer } from '../../src/main/core/server'
+import { BullpenNode } from '../../src/main/core/node'
+import { safeFileName, serveNode, startServer, type RunningServer } from '../../src/main/core/server'
 import { TEST_REDIS_URL, uniquePrefix } from '../helpers/redis'
 
 const STATS: QueueStats = {
@@ -495,6 +496,43 @@ describe('Bull Board at /admin/queues', () => {
     } finally {
       await queue.obliterate({ force: true })
       await queue.close()
+    }
+  })
+})
+
+describe('serveNode', () => {
+  it('serves a real node: stats over RPC, uploads into <dataDir>/inbox, the board at /admin/queues', async () => {
+    const tag = uniquePrefix('serve')
+    const node = await BullpenNode.start({
+      kind: 'serve',
+      dataDir: join(work, 'serve-data'),
+      redisUrl: TEST_REDIS_URL,
+      manageRedis: false,
+      work: false,
+      serve: false,
+      queueName: tag,
+      prefix: tag,
+    })
+    try {
+      const srv = await serveNode(node, { port: 0, rendererDir })
+      servers.push(srv)
+      const c = await Client.open(wsUrl(srv))
+      clients.push(c)
+      expect((await c.call('getStats')).result).toMatchObject({ waiting: 0, active: 0 })
+      expect((await c.call('dashboardUrl')).result).toBe(`http://127.0.0.1:${srv.port}/admin/queues`)
+      expect(srv.dashboardUrl).toBe(`http://127.0.0.1:${srv.port}/admin/queues`)
+      expect(await srv.api.dashboardUrl()).toBe(srv.dashboardUrl)
+      const up = await fetch(`${srv.url}api/upload`, {
+        method: 'POST',
+        headers: { 'x-file-name': 'a.mp4' },
+        body: 'x',
+      })
+      expect(((await up.json()) as { path: string }).path).toBe(join(work, 'serve-data', 'inbox', 'a.mp4'))
+      expect((await fetch(`${srv.url}admin/queues`)).status).toBe(200)
+    } finally {
+      for (const s of servers.splice(0)) await s.close()
+      await node.queue.bull.obliterate({ force: true })
+      await node.stop()
     }
   })
 })
