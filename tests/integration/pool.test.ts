@@ -239,14 +239,17 @@ describe('pool of separate processes without shared storage', () => {
       }
       expect(victimResult.node).toBe('w1')
 
-      // w2 comes back (same data folder): its scratch folder is emptied at start.
+      // The killed worker left its partial files of the job in its scratch folder; when w2 comes back (same data
+      // folder) it empties it at start (it may then take a new job at once: only the old job's files count).
+      const leftBehind = await readdir(join(dir, 'w2', 'scratch'))
       w2 = bullpen('w2-again', [...global('w2'), 'worker', '--name', 'w2'])
       await until(
         () => w2.out.some((l) => l.includes('ready')),
         () => `w2 to restart\n${tail(w2)}`,
         30_000,
       )
-      expect(await readdir(join(dir, 'w2', 'scratch'))).toEqual([])
+      expect(leftBehind.filter((n) => n !== victim)).toEqual([])
+      expect(await readdir(join(dir, 'w2', 'scratch'))).not.toContain(victim)
 
       const code = await Promise.race([
         origin.exited,
@@ -316,6 +319,22 @@ describe('pool of separate processes without shared storage', () => {
       () => `extra.mkv\n${tail(w1)}\n${tail(w2)}\n${tail(served)}`,
       30_000,
     )
+    // The job whose origin never runs waits (handed back, no attempt counted) instead of failing.
+    const lonelyId = /^queued (\d+) /m.exec(lonely.out.join('\n'))?.[1] ?? ''
+    const r2 = new Redis(redis.url, { maxRetriesPerRequest: null })
+    try {
+      await until(
+        async () =>
+          /waiting for node/.test((await r2.hget(`bullpen:transcode:${lonelyId}`, 'failedReason')) ?? ''),
+        () => `job ${lonelyId} to be handed back\n${tail(w1)}\n${tail(w2)}`,
+        30_000,
+      )
+      expect(await r2.hget(`bullpen:transcode:${lonelyId}`, 'attemptsMade')).toBe('0')
+      expect(await r2.zscore('bullpen:transcode:failed', lonelyId)).toBeNull()
+      expect(await r2.hget(`bullpen:transcode:${lonelyId}`, 'finishedOn')).toBeNull()
+    } finally {
+      r2.disconnect()
+    }
 
     // No temp file anywhere: not at the origin, not in any worker's data folder.
     killGroup(w1, 'SIGTERM')
