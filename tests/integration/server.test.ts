@@ -9,7 +9,7 @@
 import { EventEmitter } from 'node:events'
 import { request } from 'node:http'
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { hostname, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import Bull from 'bull'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -344,6 +344,8 @@ describe('who may connect', () => {
   it('checks the token on HTTP and on the WebSocket when one is set', async () => {
     const token = 'tok-0123456789abcdef'
     const srv = await serve({ host: '0.0.0.0', token })
+    // The printed URLs name the machine, not the unspecified address.
+    expect(srv.openUrl).toBe(`http://${hostname()}:${srv.port}/?token=${token}`)
     const base = `http://127.0.0.1:${srv.port}`
     expect((await fetch(`${base}/`)).status).toBe(401)
     expect((await fetch(`${base}/?token=tok-0123456789abcdeX`)).status).toBe(401)

@@ -17,6 +17,7 @@ import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import type { Duplex } from 'node:stream'
 import type { AddressInfo } from 'node:net'
+import { hostname } from 'node:os'
 import express, { type NextFunction, type Request, type Response } from 'express'
 import { WebSocketServer, WebSocket, type RawData } from 'ws'
 import type Bull from 'bull'
@@ -374,7 +375,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   cookieName = tokenCookieName(boundPort)
   server.on('error', (err) => logger.error({ err }, 'bridge server error'))
 
-  const urlHost = host.includes(':') ? `[${host}]` : host
+  // Listening on every interface: name the machine in the URLs we print, not the unspecified address.
+  const shownHost = host === '0.0.0.0' || host === '::' ? hostname() : host
+  const urlHost = shownHost.includes(':') ? `[${shownHost}]` : shownHost
   const url = `http://${urlHost}:${boundPort}/`
   const withToken = (u: string): string =>
     token === undefined ? u : `${u}?token=${encodeURIComponent(token)}`
