@@ -232,6 +232,12 @@ function formKey(s: Settings): string {
   return JSON.stringify([s.redisUrl, s.concurrency, s.outputDir, s.nodeName, s.notifications])
 }
 
+/** Closes the panel and gives the focus back to the button that opened it. */
+function closeSettings(): void {
+  setSettingsOpen(false)
+  document.querySelector<HTMLElement>('[aria-controls="settings-panel"]')?.focus()
+}
+
 /** Side panel with the settings form and the nodes list. Escape or "Close settings" closes it. */
 export function SettingsPanel(): React.JSX.Element {
   const settings = useBullpen((s) => s.settings)
@@ -246,17 +252,12 @@ export function SettingsPanel(): React.JSX.Element {
       aria-labelledby="settings-title"
       ref={ref}
       onKeyDown={(e) => {
-        if (e.key === 'Escape') setSettingsOpen(false)
+        if (e.key === 'Escape') closeSettings()
       }}
     >
       <div className="settings-head">
         <h2 id="settings-title">Settings</h2>
-        <button
-          type="button"
-          className="ghost"
-          aria-label="Close settings"
-          onClick={() => setSettingsOpen(false)}
-        >
+        <button type="button" className="ghost" aria-label="Close settings" onClick={closeSettings}>
           ×
         </button>
       </div>

@@ -376,5 +376,10 @@ describe('App', () => {
     expect(row.textContent).toContain('17 done')
     fireEvent.click(within(panel).getByRole('button', { name: 'Close settings' }))
     expect(screen.queryByRole('complementary', { name: 'Settings' })).toBeNull()
+    expect(document.activeElement).toBe(screen.getByRole('button', { name: 'Settings' }))
+    // Escape closes it too.
+    fireEvent.click(screen.getByRole('button', { name: 'Settings' }))
+    fireEvent.keyDown(screen.getByRole('textbox', { name: 'Node name' }), { key: 'Escape' })
+    expect(screen.queryByRole('complementary', { name: 'Settings' })).toBeNull()
   })
 })
