@@ -263,7 +263,7 @@ describe('Bullpen in a browser over `bullpen serve`', () => {
   })
 
   it('shows a banner while the server is gone and reconnects by itself', async () => {
-    const banner = page.getByRole('alert').filter({ hasText: /Lost the connection to the Bullpen server/ })
+    const banner = page.getByRole('alert').filter({ hasText: /Not connected to the Bullpen server/ })
     await stack.restartServer(() => banner.waitFor({ timeout: 15_000 }))
     await banner.waitFor({ state: 'detached', timeout: 30_000 })
     // Calls work again over the new socket.
