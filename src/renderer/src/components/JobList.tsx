@@ -40,6 +40,16 @@ export function JobList(): React.JSX.Element {
     scrollRef.current?.scrollTo?.({ top: 0 })
   }, [list.state])
 
+  // When the focused row goes away (cancelled, removed, finished), the focus moves to the row now in its place
+  // instead of falling back to the page.
+  const lastFocused = useRef<number | null>(null)
+  useEffect(() => {
+    const i = lastFocused.current
+    if (i === null || list.total === 0 || document.activeElement !== document.body) return
+    const next = Math.min(i, list.total - 1)
+    scrollRef.current?.querySelector<HTMLElement>(`[data-index="${next}"]`)?.focus({ preventScroll: true })
+  }, [list])
+
   function onKeyDown(e: React.KeyboardEvent<HTMLDivElement>): void {
     const keys = ['ArrowDown', 'ArrowUp', 'Home', 'End']
     if (!keys.includes(e.key) || !(e.target instanceof HTMLElement)) return
@@ -61,8 +71,22 @@ export function JobList(): React.JSX.Element {
     )
   }
 
+  const seen = new Set<string>()
   return (
-    <div className="job-scroll" ref={scrollRef} onKeyDown={onKeyDown}>
+    <div
+      className="job-scroll"
+      ref={scrollRef}
+      onKeyDown={onKeyDown}
+      onBlur={(e) => {
+        // Focus that moved elsewhere on purpose is left alone.
+        if (e.relatedTarget instanceof Node && !e.currentTarget.contains(e.relatedTarget))
+          lastFocused.current = null
+      }}
+      onFocus={(e) => {
+        const row = e.target.closest<HTMLElement>('[data-index]')
+        lastFocused.current = row ? Number(row.dataset['index']) : null
+      }}
+    >
       {list.total === 0 ? (
         <p className="empty">{EMPTY[list.state]}</p>
       ) : (
@@ -74,9 +98,12 @@ export function JobList(): React.JSX.Element {
         >
           {items.map((item) => {
             const id = list.ids[item.index]
+            // Keyed by job, so that a button never stays focused while its row turns into another job's.
+            const key = id === undefined || seen.has(id) ? `at-${item.index}` : id
+            if (id !== undefined) seen.add(id)
             return (
               <div
-                key={item.key}
+                key={key}
                 role="listitem"
                 aria-setsize={list.total}
                 aria-posinset={item.index + 1}

@@ -301,6 +301,27 @@ describe('App', () => {
     expect(screen.getByRole('tab', { name: 'Completed 0' }).getAttribute('aria-selected')).toBe('true')
   })
 
+  it('moves the focus to the next row when the focused row goes away', async () => {
+    const b = new FakeBridge()
+    b.put(...['a', 'b', 'c'].map((id) => makeJob({ id, name: `${id}.mp4` })))
+    await start(b)
+    render(<App />)
+    const cancel = screen.getByRole('button', { name: 'Cancel b.mp4' })
+    cancel.focus()
+    fireEvent.click(cancel)
+    b.jobs.delete('b')
+    act(() => {
+      b.emit('job:removed', { id: 'b' })
+      flushEvents()
+    })
+    expect(screen.queryByText('b.mp4')).toBeNull()
+    const focused = document.activeElement
+    expect(focused?.getAttribute('role')).toBe('listitem')
+    expect(focused?.textContent).toContain('c.mp4')
+    // The next job's buttons were not focused: Enter does not cancel it by accident.
+    expect(calls('cancel')).toEqual([['b']])
+  })
+
   it('pauses and resumes the pool and this node, and cleans old jobs', async () => {
     await start()
     fake.dashboard = 'http://127.0.0.1:4000/admin/queues'
