@@ -505,23 +505,29 @@ describe('TranscodeQueue', () => {
     expect((await observer.get(second.id))?.state).toBe('waiting')
   })
 
-  it('a hand-back request during a graceful close hands the running job back at once', async () => {
-    const prefix = uniquePrefix('escalate')
-    const q = makeQueue(prefix)
-    const { id } = await q.add(jobData())
-    await q.process(1, (_job, signal) => {
-      return new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('aborted'))))
-    })
-    await waitFor(async () => (await q.get(id))?.state === 'active', 'active')
-    const graceful = q.close() // would wait for ever: the handler only ends when aborted
-    await sleep(200)
-    const t0 = Date.now()
-    await q.close({ handBack: true })
-    await graceful
-    expect(Date.now() - t0).toBeLessThan(3000)
-    const observer = makeQueue(prefix)
-    expect(await observer.get(id)).toMatchObject({ state: 'waiting', attemptsMade: 0 })
-  })
+  // 0 ms: the request comes while close() is still pausing the worker (the escalation must not be lost then).
+  it.each([0, 200])(
+    'a hand-back request %i ms into a graceful close hands the running job back at once',
+    async (delayMs) => {
+      const prefix = uniquePrefix('escalate')
+      const q = makeQueue(prefix)
+      const { id } = await q.add(jobData())
+      await q.process(1, (_job, signal) => {
+        return new Promise((_, reject) =>
+          signal.addEventListener('abort', () => reject(new Error('aborted'))),
+        )
+      })
+      await waitFor(async () => (await q.get(id))?.state === 'active', 'active')
+      const graceful = q.close() // would wait for ever: the handler only ends when aborted
+      await sleep(delayMs)
+      const t0 = Date.now()
+      await q.close({ handBack: true })
+      await graceful
+      expect(Date.now() - t0).toBeLessThan(3000)
+      const observer = makeQueue(prefix)
+      expect(await observer.get(id)).toMatchObject({ state: 'waiting', attemptsMade: 0 })
+    },
+  )
 
   it('shares one set of connections between queues; closing one leaves the others working', async () => {
     const conns = new RedisConnections(TEST_REDIS_URL)

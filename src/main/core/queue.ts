@@ -203,6 +203,8 @@ export class TranscodeQueue {
   private processing = false
   private localPaused = false
   private closing: Promise<void> | undefined
+  /** Set by a hand-back request that arrives while a graceful close is under way. */
+  private handBackRequested = false
   /** Ends the graceful wait of a close in progress (set while it waits). */
   private escalate: () => void = () => undefined
 
@@ -595,7 +597,10 @@ export class TranscodeQueue {
   async close(options: CloseOptions = {}): Promise<void> {
     if (this.closing) {
       // A second request while a graceful close waits (e.g. a second Ctrl-C) may escalate to a hand-back.
-      if (options.handBack) this.escalate()
+      if (options.handBack) {
+        this.handBackRequested = true
+        this.escalate()
+      }
       return this.closing
     }
     this.closing = this.doClose(options)
@@ -850,7 +855,8 @@ export class TranscodeQueue {
   }
 
   private async doClose(options: CloseOptions): Promise<void> {
-    const graceMs = options.handBack ? 0 : (options.graceMs ?? Infinity)
+    this.handBackRequested ||= options.handBack === true
+    const graceMs = options.graceMs ?? Infinity
     try {
       await this.readyPromise.catch(() => undefined)
       if (this.processing) {
@@ -858,7 +864,8 @@ export class TranscodeQueue {
         await this.bull.pause(true, true).catch(() => undefined)
       }
       let left = [...this.running.entries()]
-      if (left.length > 0 && graceMs > 0) {
+      // The escalation may have come in while the steps above were awaited: checked here, not only signalled.
+      if (left.length > 0 && graceMs > 0 && !this.handBackRequested) {
         const all = Promise.all(left.map(([, r]) => r.done))
         const escalated = new Promise<void>((r) => (this.escalate = r))
         let t: NodeJS.Timeout | undefined
@@ -879,6 +886,9 @@ export class TranscodeQueue {
         if ((await withTimeout(handBacks, limit)) === TIMEOUT)
           this.log.warn('hand-back timed out (Redis away?)')
         for (const [id, r] of left) r.controller.abort(new HandedBack(id))
+        // Let the aborted handlers finish their cleanup (ffmpeg killed, temp files removed) before we return and
+        // the process may exit.
+        await withTimeout(Promise.all(left.map(([, r]) => r.done)), limit)
         await withTimeout(this.bull.close(true), limit)
       } else if ((await withTimeout(this.bull.close(), limit)) === TIMEOUT) {
         this.log.warn('closing the queue timed out (Redis away?)')
