@@ -1,0 +1,128 @@
+/**
+ * `bullpen worker` and its signals, as a user stops it: the first SIGTERM lets the active job finish, a second one
+ * hands it back to the queue at once; either way no ffmpeg is left behind.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { promisify } from 'node:util'
+import Bull from 'bull'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type RedisServerHandle, startRedisServer, waitFor } from '../helpers/redis'
+
+const run = promisify(execFile)
+const root = resolve(__dirname, '..', '..')
+const cli = join(root, 'out', 'main', 'cli.js')
+const media = resolve(root, '..', 'shared', 'media')
+
+let redis: RedisServerHandle
+let work: string
+let queue: Bull.Queue
+
+function env(dataDir: string): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    BULLPEN_REDIS_URL: redis.url,
+    BULLPEN_DATA_DIR: dataDir,
+    BULLPEN_LOG_LEVEL: 'warn',
+  }
+}
+
+async function cliRun(args: string[], dataDir: string): Promise<string> {
+  const { stdout } = await run(process.execPath, [cli, ...args], { env: env(dataDir) })
+  return stdout
+}
+
+/** Pids of the ffmpeg processes whose parent is `pid`. */
+async function ffmpegChildren(pid: number): Promise<number[]> {
+  const { stdout } = await run('ps', ['-o', 'pid=,comm=', '--ppid', String(pid)]).catch(() => ({
+    stdout: '',
+  }))
+  return stdout
+    .split('\n')
+    .filter((l) => l.includes('ffmpeg'))
+    .map((l) => Number(l.trim().split(/\s+/)[0]))
+}
+
+/** True while `pid` is a live process (a zombie waiting to be reaped does not count). */
+async function isRunning(pid: number): Promise<boolean> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '')
+  return status !== '' && !/^State:\s+Z/m.test(status)
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  return new Promise((r) => {
+    if (child.exitCode !== null || child.signalCode !== null) r(child.exitCode)
+    else child.once('exit', (code) => r(code))
+  })
+}
+
+beforeAll(async () => {
+  redis = await startRedisServer()
+  work = await mkdtemp(join(tmpdir(), 'bullpen-signals-'))
+  queue = new Bull('transcode', redis.url, { prefix: 'bullpen' })
+})
+
+afterAll(async () => {
+  await queue?.close()
+  await redis?.stop()
+  if (work) await rm(work, { recursive: true, force: true })
+})
+
+describe('bullpen worker signals', () => {
+  it('first signal: takes no new job, lets the active one finish, exits 0', async () => {
+    const out = join(work, 'graceful')
+    await mkdir(out)
+    await cliRun(['add', join(media, 'real-360p-17s.mp4'), '--to', 'webm', '--out', out], join(work, 'd1'))
+    await cliRun(['add', join(media, 'video-only.mp4'), '--to', 'webm', '--out', out], join(work, 'd1'))
+    const worker = spawn(process.execPath, [cli, 'worker', '--concurrency', '1'], {
+      env: env(join(work, 'd1')),
+      stdio: 'ignore',
+    })
+    await waitFor(async () => (await queue.getActiveCount()) === 1, 'a job active', 30_000)
+    await waitFor(
+      async () => (await ffmpegChildren(worker.pid as number)).length > 0,
+      'ffmpeg running',
+      30_000,
+    )
+    worker.kill('SIGTERM')
+    expect(await exited(worker)).toBe(0)
+    // The active one finished; the other was never started.
+    expect(await queue.getCompletedCount()).toBe(1)
+    expect(await queue.getWaitingCount()).toBe(1)
+    expect((await readdir(out)).filter((f) => !f.startsWith('.'))).toHaveLength(1)
+    expect((await readdir(out)).filter((f) => f.startsWith('.'))).toEqual([])
+    await queue.empty()
+  })
+
+  it('second signal: hands the active job back at once and leaves no ffmpeg or temp file', async () => {
+    const out = join(work, 'handback')
+    await mkdir(out)
+    await cliRun(
+      ['add', join(media, 'real-360p-17s.mp4'), '--to', 'webm', '--resize', '1280x', '--out', out],
+      join(work, 'd2'),
+    )
+    const worker = spawn(process.execPath, [cli, 'worker', '--concurrency', '1'], {
+      env: env(join(work, 'd2')),
+      stdio: 'ignore',
+    })
+    await waitFor(
+      async () => (await ffmpegChildren(worker.pid as number)).length > 0,
+      'ffmpeg running',
+      30_000,
+    )
+    const ffmpegs = await ffmpegChildren(worker.pid as number)
+    worker.kill('SIGTERM')
+    await new Promise((r) => setTimeout(r, 300))
+    worker.kill('SIGTERM')
+    const t0 = Date.now()
+    await exited(worker)
+    expect(Date.now() - t0).toBeLessThan(15_000)
+    await waitFor(async () => (await queue.getWaitingCount()) === 1, 'job back in waiting', 10_000)
+    expect(await queue.getActiveCount()).toBe(0)
+    expect(await queue.getCompletedCount()).toBe(1) // from the first test only
+    for (const pid of ffmpegs) expect(await isRunning(pid), `ffmpeg ${pid} still running`).toBe(false)
+    expect(await readdir(out)).toEqual([])
+  })
+})
