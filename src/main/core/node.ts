@@ -174,7 +174,7 @@ export class BullpenNode {
       const result = await processor(job, signal)
       await pool?.recordCompletion(String(job.id))
       return result
-    })
+    }, pool)
     await this.queue.process(concurrency, handler)
   }
 

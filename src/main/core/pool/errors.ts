@@ -1,18 +1,41 @@
 /** Errors of the pool layer. */
 import { UnrecoverableJobError, UserFacingError } from '../errors'
 
+/** "Not here, not now": the job goes back to the queue (delayed by `retryAfterMs`) without counting an attempt. */
+export class HandBackError extends UserFacingError {
+  constructor(
+    message: string,
+    readonly retryAfterMs: number,
+  ) {
+    super(message)
+    this.name = 'HandBackError'
+  }
+}
+
 /**
  * The job's origin node is not in the registry, or its file service does not answer: the job must wait for it,
- * not fail. The queue hands the job back (delayed by `retryAfterMs`) without counting an attempt.
+ * not fail.
  */
-export class OriginUnavailableError extends UserFacingError {
+export class OriginUnavailableError extends HandBackError {
   constructor(
     message: string,
     readonly origin: string,
-    readonly retryAfterMs: number = 15_000,
+    retryAfterMs: number = 15_000,
   ) {
-    super(message)
+    super(message, retryAfterMs)
     this.name = 'OriginUnavailableError'
+  }
+}
+
+/** This node's ffmpeg lacks an encoder the job needs, and another live node has it: leave the job to that one. */
+export class EncoderMissingHereError extends HandBackError {
+  constructor(
+    message: string,
+    readonly encoders: string[],
+    retryAfterMs: number = 3_000,
+  ) {
+    super(message, retryAfterMs)
+    this.name = 'EncoderMissingHereError'
   }
 }
 

@@ -11,17 +11,21 @@
  * `_saveAttempt`; lib/backoffs.js `calculate`.
  */
 import type Bull from 'bull'
-import { OriginUnavailableError } from './errors'
+import { HandBackError } from './errors'
 
 /** Longest a job waits before it looks for its origin again. */
 export const MAX_WAIT_MS = 5 * 60_000
 
 /**
- * Prepares `job` so that throwing `err` from its processor moves it to `delayed` for `err.retryAfterMs` without
+ * Prepares `job` so that throwing `err` from its processor moves it to `delayed` for `err.retryAfterMs` (up to twice
+ * that, at random) without
  * counting an attempt. Returns the error to throw.
  */
-export function prepareHandBack(job: Bull.Job, err: OriginUnavailableError): OriginUnavailableError {
-  const delay = Math.max(1000, Math.min(MAX_WAIT_MS, err.retryAfterMs))
+export function prepareHandBack<E extends HandBackError>(job: Bull.Job, err: E): E {
+  // Jitter: a delay in step with Bull's polling (drainDelay) lets the node that handed the job back take it again
+  // first, round after round; a random part gives the other nodes their turn.
+  const base = Math.max(1000, Math.min(MAX_WAIT_MS, err.retryAfterMs))
+  const delay = Math.round(base * (1 + Math.random()))
   job.attemptsMade = Math.max(-1, job.attemptsMade - 1)
   // An in-memory override only: the stored options keep the job's own backoff.
   job.opts = { ...job.opts, backoff: { type: 'fixed', delay } }
@@ -30,7 +34,7 @@ export function prepareHandBack(job: Bull.Job, err: OriginUnavailableError): Ori
 }
 
 /**
- * Wraps a Bull processor: an {@link OriginUnavailableError} hands the job back (delayed, attempt not counted);
+ * Wraps a Bull processor: a {@link HandBackError} hands the job back (delayed, attempt not counted);
  * every other outcome is passed through.
  */
 export function withHandBack<T>(processor: (job: Bull.Job) => Promise<T>): (job: Bull.Job) => Promise<T> {
@@ -38,7 +42,7 @@ export function withHandBack<T>(processor: (job: Bull.Job) => Promise<T>): (job:
     try {
       return await processor(job)
     } catch (err) {
-      if (err instanceof OriginUnavailableError) throw prepareHandBack(job, err)
+      if (err instanceof HandBackError) throw prepareHandBack(job, err)
       throw err
     }
   }

@@ -13,7 +13,7 @@ import { errorMessage } from '../errors'
 import { logger as rootLogger, type Logger } from '../logger'
 import type { TranscodeQueue } from '../queue'
 import { type PoolConfig, loadPoolConfig } from './config'
-import { OriginUnavailableError } from './errors'
+import { EncoderMissingHereError, HandBackError, OriginUnavailableError } from './errors'
 import { FileService } from './fileService'
 import { prepareHandBack } from './handBack'
 import { NodeRegistry, type NodeAnnouncement, type NodeRecord, listNodeInfos, readNodes } from './registry'
@@ -55,7 +55,7 @@ export class PoolMember {
   readonly scratchDir: string
   private fileService: FileService | undefined
   private readonly secret: Buffer
-  private readonly log: Logger
+  readonly log: Logger
 
   private constructor(private readonly opts: PoolMemberOptions) {
     this.log = (opts.logger ?? rootLogger).child({ module: 'pool', node: opts.nodeId })
@@ -181,20 +181,53 @@ export class PoolMember {
   }
 
   /**
-   * Wraps a Bull handler: an {@link OriginUnavailableError} hands the job back to the queue (delayed, attempt not
-   * counted) instead of failing it.
+   * Wraps a Bull handler: a {@link HandBackError} (the origin is away) hands the job back to the queue (delayed,
+   * attempt not counted) instead of failing it; so does an encoder this node's ffmpeg lacks when another live pool
+   * node has it (check-and-hand-back capability routing, see docs/pooling.md).
    */
   static handingBack<R>(
     handler: (job: Bull.Job<JobData>, signal: AbortSignal) => Promise<R>,
+    member?: PoolMember,
   ): (job: Bull.Job<JobData>, signal: AbortSignal) => Promise<R> {
     return async (job, signal) => {
       try {
         return await handler(job, signal)
       } catch (err) {
-        if (err instanceof OriginUnavailableError) throw prepareHandBack(job, err)
+        if (err instanceof HandBackError) throw prepareHandBack(job, err)
+        const elsewhere = member ? await member.encoderElsewhere(err) : null
+        if (elsewhere) {
+          member?.log.info({ jobId: job.id, encoders: elsewhere.encoders }, elsewhere.message)
+          throw prepareHandBack(job, elsewhere)
+        }
         throw err
       }
     }
+  }
+
+  /**
+   * When `err` says this node's ffmpeg lacks encoders and a live pool node that works has them all, the error that
+   * leaves the job to it; null otherwise (then the job fails as usual: nobody could do it).
+   */
+  async encoderElsewhere(err: unknown): Promise<EncoderMissingHereError | null> {
+    if (!(err instanceof Error) || err.name !== 'FfmpegMissingError') return null
+    // The ffmpeg layer's message: "this ffmpeg has no libx, liby encoder, needed for …".
+    const m = /has no (.+?) encoders?\b/.exec(err.message)
+    if (!m?.[1]) return null
+    const missing = m[1].split(/,\s*/).filter((e) => /^[A-Za-z0-9_.-]{1,64}$/.test(e))
+    if (missing.length === 0) return null
+    const nodes = await this.registry.listRecords().catch(() => [])
+    const able = nodes.find(
+      (n) =>
+        n.id !== this.opts.nodeId &&
+        n.mode === 'pool' &&
+        n.concurrency > 0 &&
+        missing.every((e) => n.encoders.includes(e)),
+    )
+    if (!able) return null
+    return new EncoderMissingHereError(
+      `needs ${missing.join(', ')}, which the ffmpeg of ${this.opts.name} lacks: left for ${able.name} or another node that has it`,
+      missing,
+    )
   }
 
   /** Counts a completed job for this node's throughput. */
