@@ -248,20 +248,23 @@ describe('TranscodeQueue', () => {
     const b = await q.add(jobData({ file: '/m/b.mp4', priority: 'normal' }))
     const c = await q.add(jobData({ file: '/m/c.mp4', priority: 'low' }))
     const d = await q.add(jobData({ file: '/m/d.mp4', priority: 'high' }))
+    await q.add(jobData({ file: '/m/e.mp4', priority: 'normal' }))
     await q.setPriority(c.id, 'high') // c: low → high, behind d
     await q.setPriority(d.id, 'low') // d: high → low, last
     await q.moveToTop(b.id) // b first of all
+    await q.setPriority(a.id, 'normal') // unchanged: a keeps its place
     const listed = await q.list('paused')
     expect(listed.items.map((j) => j.data?.input.path)).toEqual([
       '/m/b.mp4',
       '/m/c.mp4',
       '/m/a.mp4',
+      '/m/e.mp4',
       '/m/d.mp4',
     ])
-    expect(listed.items.map((j) => j.priority)).toEqual(['high', 'high', 'normal', 'low'])
+    expect(listed.items.map((j) => j.priority)).toEqual(['high', 'high', 'normal', 'normal', 'low'])
     expect((await q.getBullJob(d.id))?.opts.priority).toBe(10)
     await q.resumePool()
-    expect(await recordOrder(q, 4)).toEqual(['/m/b.mp4', '/m/c.mp4', '/m/a.mp4', '/m/d.mp4'])
+    expect(await recordOrder(q, 5)).toEqual(['/m/b.mp4', '/m/c.mp4', '/m/a.mp4', '/m/e.mp4', '/m/d.mp4'])
     await expect(q.setPriority(a.id, 'high')).rejects.toThrow(
       /job \d+ is completed; only waiting jobs can be reprioritised/,
     )

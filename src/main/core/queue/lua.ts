@@ -82,12 +82,22 @@ export const SET_PRIORITY = `
 ${INSERT_BY_PRIORITY}
 local jobId = ARGV[1]
 if redis.call('EXISTS', KEYS[4]) == 0 then return -1 end
+local prio = tonumber(ARGV[2])
+if tonumber(redis.call('HGET', KEYS[4], 'priority')) == prio and ARGV[4] ~= 'top' then
+  -- Same priority: the job keeps its place (if it is waiting at all).
+  for _, list in ipairs({KEYS[1], KEYS[2]}) do
+    local ids = redis.call('LRANGE', list, 0, -1)
+    for i = 1, #ids do
+      if ids[i] == jobId then return 1 end
+    end
+  end
+  return -2
+end
 local list = KEYS[1]
 if redis.call('LREM', list, 0, jobId) == 0 then
   list = KEYS[2]
   if redis.call('LREM', list, 0, jobId) == 0 then return -2 end
 end
-local prio = tonumber(ARGV[2])
 redis.call('HSET', KEYS[4], 'priority', prio)
 local opts = redis.call('HGET', KEYS[4], 'opts')
 if opts then
