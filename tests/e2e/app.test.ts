@@ -169,6 +169,48 @@ describe('Bullpen in a browser over `bullpen serve`', () => {
     expect(await probe(view?.result?.outputPath ?? '')).toMatchObject({ codec: 'h264', height: 480 })
   })
 
+  it('shows the progress of a slow browser upload, then queues the file', async () => {
+    const input = await stack.sample('phone-rotated-vfr-noaudio.mp4', 'slow-upload.mp4')
+    await choose('480p')
+    // Chromium's network emulation slows the upload to ~1 MB/s, so its progress can be seen.
+    const cdp = await page.context().newCDPSession(page)
+    await cdp.send('Network.enable')
+    await cdp.send('Network.emulateNetworkConditions', {
+      offline: false,
+      latency: 0,
+      downloadThroughput: -1,
+      uploadThroughput: 1024 * 1024,
+    })
+    try {
+      await addWithChooser([input])
+      const bar = page.getByRole('progressbar', { name: 'Uploading slow-upload.mp4' })
+      await bar.waitFor({ timeout: 10_000 })
+      const seen = new Set<number>()
+      await waitFor(
+        async () => {
+          const v = await bar.getAttribute('aria-valuenow', { timeout: 500 }).catch(() => null)
+          if (v !== null) seen.add(Number(v))
+          return [...seen].some((n) => n > 0 && n < 100)
+        },
+        'a partial upload to show',
+        15_000,
+        50,
+      )
+    } finally {
+      await cdp.send('Network.emulateNetworkConditions', {
+        offline: false,
+        latency: 0,
+        downloadThroughput: -1,
+        uploadThroughput: -1,
+      })
+      await cdp.detach()
+    }
+    await tab('Completed').click()
+    await page.getByRole('button', { name: 'Reveal output of slow-upload.mp4' }).waitFor({ timeout: 60_000 })
+    const view = await stack.api.getJob(await jobIdOf('slow-upload.mp4'))
+    expect((await readFile(view?.inputPath ?? '')).equals(await readFile(input))).toBe(true)
+  })
+
   it('reorders waiting jobs when a priority changes', async () => {
     await setLocalPaused(true)
     await choose('mp4', 'normal')
