@@ -427,16 +427,26 @@ export function buildProgram(): Command {
   for (const verb of ['pause', 'resume'] as const) {
     program
       .command(verb)
-      .description(`${verb} this node's worker, or with --all the whole pool`)
+      .description(
+        `${verb} this node's worker (the one using this data folder, e.g. \`bullpen worker\`), or with --all the whole pool; running jobs go on`,
+      )
       .option('--all', 'every node in the pool')
       .action(async (opts: { all?: boolean }, cmd: Command) => {
         await withNode(cmd, 'cli', {}, async (node) => {
-          if (opts.all) await (verb === 'pause' ? node.queue.pausePool() : node.queue.resumePool())
-          else {
-            // A CLI process has no worker of its own: "this node" means the pool unless a worker is local.
+          if (opts.all) {
             await (verb === 'pause' ? node.queue.pausePool() : node.queue.resumePool())
+            console.log(`${verb}d the pool`)
+            return
           }
-          console.log(`${verb}d ${opts.all ? 'the pool' : 'the queue'}`)
+          const mine = (await node.listNodes()).filter((n) => n.id === node.id && n.concurrency > 0)
+          if (mine.length === 0) {
+            throw new ExitError(
+              EXIT.failed,
+              `no worker of this node (${node.id}, data folder ${node.dataDir}) is running, so there is nothing to ${verb}. Use --all for the whole pool.`,
+            )
+          }
+          await node.queue.requestNodePause(node.id, verb === 'pause')
+          console.log(`${verb}d node ${node.name} (${node.id})`)
         })
       })
   }

@@ -126,3 +126,39 @@ describe('bullpen worker signals', () => {
     expect(await readdir(out)).toEqual([])
   })
 })
+
+describe('bullpen pause / resume (this node)', () => {
+  it('pauses the worker of this data folder only, and says so when there is none', async () => {
+    const data = join(work, 'd3')
+    const none = await run(process.execPath, [cli, 'pause'], { env: env(data) }).then(
+      () => 'exit 0',
+      (err: { code: number; stderr: string }) => `exit ${err.code}: ${err.stderr}`,
+    )
+    expect(none).toMatch(/^exit 1: .*no worker of this node/s)
+    await queue.empty()
+    const out = join(work, 'paused')
+    await mkdir(out)
+    const worker = spawn(process.execPath, [cli, 'worker'], { env: env(data), stdio: 'ignore' })
+    try {
+      await waitFor(
+        async () => (await cliRun(['nodes'], data)).includes('worker'),
+        'worker registered',
+        20_000,
+      )
+      expect(await cliRun(['pause'], data)).toMatch(/paused node/)
+      await cliRun(['add', join(media, 'video-only.mp4'), '--to', 'mkv', '--out', out], data)
+      await new Promise((r) => setTimeout(r, 3000))
+      expect(await queue.getWaitingCount()).toBe(1)
+      expect(await queue.isPaused()).toBe(false) // the pool is not paused, only this node
+      expect(await cliRun(['resume'], data)).toMatch(/resumed node/)
+      await waitFor(
+        async () => (await readdir(out)).includes('video-only.mkv'),
+        'output after resume',
+        60_000,
+      )
+    } finally {
+      worker.kill('SIGTERM')
+      await exited(worker)
+    }
+  })
+})

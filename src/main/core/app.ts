@@ -67,7 +67,6 @@ export function createAppApi(node: BullpenNode, options: AppApiOptions = {}): Co
   )
   const queue = node.queue
   let connection: ConnectionStatus = { state: 'ready', redis: describeRedisUrl(node.redisUrl), message: null }
-  let localPaused = false
 
   // --- progress coalescing
   const pendingProgress = new Map<string, JobProgress>()
@@ -85,8 +84,7 @@ export function createAppApi(node: BullpenNode, options: AppApiOptions = {}): Co
   // --- stats, debounced after events and refreshed now and then
   let statsTimer: NodeJS.Timeout | null = null
   const getStats = async (): Promise<QueueStats> => {
-    const s = await queue.stats()
-    return { ...s, localPaused }
+    return queue.stats()
   }
   const scheduleStats = (): void => {
     if (statsTimer) return
@@ -141,7 +139,7 @@ export function createAppApi(node: BullpenNode, options: AppApiOptions = {}): Co
     }),
     ev.on('progress', ({ jobId, progress }) => {
       pendingProgress.set(jobId, {
-        stage: (progress.stage as JobProgress['stage'] | undefined) ?? 'encode',
+        stage: (progress.stage) ?? 'encode',
         percent: progress.percent ?? null,
         fps: progress.fps ?? null,
         speed: progress.speed ?? null,
@@ -171,7 +169,7 @@ export function createAppApi(node: BullpenNode, options: AppApiOptions = {}): Co
     kind: node.kind,
     concurrency: node.concurrency,
     active: 0,
-    paused: localPaused,
+    paused: queue.isLocalPaused(),
     ffmpegVersion: node.ffmpegVersion,
     encoders: [],
     lastSeen: Date.now(),
@@ -224,7 +222,6 @@ export function createAppApi(node: BullpenNode, options: AppApiOptions = {}): Co
       if (scope === 'pool') await queue.pausePool()
       else {
         await queue.pauseLocal()
-        localPaused = true
       }
       scheduleStats()
     },
@@ -232,7 +229,6 @@ export function createAppApi(node: BullpenNode, options: AppApiOptions = {}): Co
       if (scope === 'pool') await queue.resumePool()
       else {
         await queue.resumeLocal()
-        localPaused = false
       }
       scheduleStats()
     },

@@ -152,8 +152,8 @@ export class HandedBack extends Error {
 }
 
 interface BusMessage {
-  t: 'cancel' | 'active' | 'removed'
-  jobId: string
+  t: 'cancel' | 'active' | 'removed' | 'pause-node' | 'resume-node'
+  jobId?: string
   node?: string
 }
 
@@ -526,6 +526,15 @@ export class TranscodeQueue {
     await this.bull.resume(true)
   }
 
+  /**
+   * Asks the worker of node `nodeId`, in whichever process it runs, to pause or resume taking jobs (running ones
+   * go on). Fire-and-forget: see the pool registry for whether such a node is running.
+   */
+  async requestNodePause(nodeId: string, paused: boolean): Promise<void> {
+    await this.ready()
+    await this.publish({ t: paused ? 'pause-node' : 'resume-node', node: nodeId })
+  }
+
   /** The whole pool stops taking jobs (every node); running ones go on. */
   async pausePool(): Promise<void> {
     await this.ready()
@@ -671,6 +680,13 @@ export class TranscodeQueue {
     try {
       m = JSON.parse(text) as BusMessage
     } catch {
+      return
+    }
+    if (m.t === 'pause-node' || m.t === 'resume-node') {
+      // Another process (e.g. `bullpen pause`) asks this node's worker to pause or resume.
+      if (m.node !== this.nodeId || !this.processing) return
+      const change = m.t === 'pause-node' ? this.pauseLocal() : this.resumeLocal()
+      change.catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'pause request not applied'))
       return
     }
     if (typeof m.jobId !== 'string') return
