@@ -24,5 +24,7 @@ export default defineConfig({
   renderer: {
     resolve: { alias: shared },
     plugins: [react()],
+    // electron-vite leaves the renderer unminified by default; `bullpen serve` sends it over the network.
+    build: { minify: true },
   },
 })
