@@ -28,7 +28,13 @@ import type {
 } from '../../src/shared/api'
 import type { Priority } from '../../src/shared/spec'
 import { BullpenNode } from '../../src/main/core/node'
-import { safeFileName, serveNode, startServer, type RunningServer } from '../../src/main/core/server'
+import {
+  defaultRendererDir,
+  safeFileName,
+  serveNode,
+  startServer,
+  type RunningServer,
+} from '../../src/main/core/server'
 import { TEST_REDIS_URL, uniquePrefix } from '../helpers/redis'
 
 const STATS: QueueStats = {
@@ -531,6 +537,8 @@ describe('serveNode', () => {
       })
       expect(((await up.json()) as { path: string }).path).toBe(join(work, 'serve-data', 'inbox', 'a.mp4'))
       expect((await fetch(`${srv.url}admin/queues`)).status).toBe(200)
+      // From the sources, the renderer defaults to this checkout's build output.
+      expect(defaultRendererDir()).toBe(join(__dirname, '..', '..', 'out', 'renderer'))
     } finally {
       for (const s of servers.splice(0)) await s.close()
       await node.queue.bull.obliterate({ force: true })

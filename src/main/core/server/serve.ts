@@ -2,16 +2,28 @@
  * `bullpen serve` in one call: the AppApi over a started node, behind the bridge server (renderer, uploads into
  * the node's inbox, WebSocket RPC, Bull Board).
  */
-import { join } from 'node:path'
+import { existsSync } from 'node:fs'
+import { join, resolve } from 'node:path'
 import { createAppApi, type CoreApi } from '../app'
 import type { BullpenNode } from '../node'
 import { startServer, type RunningServer, type ServerOptions } from './server'
 
 export type ServeOptions = Omit<ServerOptions, 'api' | 'queue' | 'inboxDir'> & {
+  /* `rendererDir` defaults to {@link defaultRendererDir}. */
   /** Where browser uploads land; default `<dataDir>/inbox`. */
   inboxDir?: string
   /** Serve Bull Board at /admin/queues (default true). */
   dashboard?: boolean
+}
+
+/**
+ * Where the built renderer is: beside the bundle (out/main/cli.js → out/renderer), or, when run from the sources
+ * (tsx, tests), the build output of this checkout.
+ */
+export function defaultRendererDir(): string {
+  const besideBundle = resolve(__dirname, '..', 'renderer')
+  if (existsSync(join(besideBundle, 'index.html'))) return besideBundle
+  return resolve(__dirname, '..', '..', '..', '..', 'out', 'renderer')
 }
 
 /** A running `serve`: the server plus the AppApi it exposes; `close()` stops both (not the node). */
@@ -24,11 +36,12 @@ export async function serveNode(node: BullpenNode, opts: ServeOptions = {}): Pro
     dashboardUrl: () => server?.dashboardUrl ?? null,
     listNodes: () => node.listNodes(),
   })
-  const { dashboard, inboxDir, ...rest } = opts
+  const { dashboard, inboxDir, rendererDir, ...rest } = opts
   try {
     server = await startServer({
       ...rest,
       api,
+      rendererDir: rendererDir ?? defaultRendererDir(),
       inboxDir: inboxDir ?? join(node.dataDir, 'inbox'),
       ...(dashboard === false ? {} : { queue: node.queue.bull }),
     })
