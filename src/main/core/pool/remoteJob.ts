@@ -63,8 +63,11 @@ export async function cleanScratch(scratchDir: string): Promise<void> {
   await mkdir(scratchDir, { recursive: true })
 }
 
-function baseName(p: string): string {
-  return p.split(/[\\/]/).pop() || 'input'
+/** The file name of an origin's path (POSIX or Windows), safe as a name in the scratch folder. */
+export function baseName(p: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what is removed
+  const name = (p.split(/[\\/]/).pop() ?? '').replace(/[\u0000-\u001f]/g, '')
+  return name === '' || name === '.' || name === '..' ? 'input' : name
 }
 
 /**

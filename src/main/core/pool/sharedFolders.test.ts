@@ -24,3 +24,13 @@ describe('shared folders', () => {
     expect(mapSharedPath('d:\\media\\Clips\\x.mp4', win, self)).toBe('/Volumes/media/Clips/x.mp4')
   })
 })
+
+describe('scratch names', () => {
+  it('takes the file name of POSIX and Windows paths, never a dot name', async () => {
+    const { baseName } = await import('./remoteJob')
+    expect(baseName('/a/b/clip [1].mov')).toBe('clip [1].mov')
+    expect(baseName('C:\\Users\\me\\clip.mov')).toBe('clip.mov')
+    expect(baseName('/a/b\\..')).toBe('input')
+    expect(baseName('/a/.')).toBe('input')
+  })
+})
