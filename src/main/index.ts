@@ -179,13 +179,13 @@ async function startCore(): Promise<void> {
   )
 }
 
-/** Stops everything in order: UI listeners, the API, the dashboard, then the node (hand-back, no orphan ffmpeg). */
+/** Stops everything in order: UI listeners, the dashboard, the API, then the node (hand-back, no orphan ffmpeg). */
 async function shutdown(): Promise<void> {
   for (const c of cleanups.splice(0)) c()
   tray?.destroy()
   tray = null
-  await api?.close().catch(() => undefined)
   await dashboard?.close().catch(() => undefined)
+  await api?.close().catch(() => undefined)
   if (node) {
     const stopping = node.stop({ handBack: true })
     const timeout = new Promise<void>((r) => setTimeout(r, STOP_TIMEOUT_MS).unref())
