@@ -429,10 +429,22 @@ describe('TranscodeQueue', () => {
 
     await q.remove(copy.id)
     expect(await q.get(copy.id)).toBeNull()
+    const dedupeKeys = async (): Promise<number> =>
+      (await q.connections.client.keys(`${q.prefix}:transcode:bp:dedupe:*`)).length
+    expect(await dedupeKeys()).toBe(2) // good.mp4 (completed) and fail.mp4 (retried, failed again)
+    await q.pauseLocal()
+    const waiting = await q.add(jobData())
+    expect(await dedupeKeys()).toBe(3)
     expect(await q.clean(60_000)).toEqual({ completed: 0, failed: 0 })
+    // Keys of finished jobs are swept by clean(); the waiting job's key stays and still blocks a copy.
+    expect(await dedupeKeys()).toBe(1)
+    expect(await q.add(jobData({ file: (await q.get(waiting.id))?.data?.input.path ?? '' }))).toEqual({
+      id: waiting.id,
+      duplicate: true,
+    })
     await sleep(20)
     expect(await q.clean(0)).toEqual({ completed: 1, failed: 1 })
-    expect(await q.stats()).toMatchObject({ completed: 0, failed: 0 })
+    expect(await q.stats()).toMatchObject({ completed: 0, failed: 0, waiting: 1 })
   })
 
   it('streams progress objects to every node', async () => {

@@ -498,14 +498,38 @@ export class TranscodeQueue {
     return () => this.cancelHandlers.delete(handler)
   }
 
-  /** Removes completed and failed jobs older than `graceMs`. */
+  /**
+   * Removes completed and failed jobs older than `graceMs`, and the de-duplication keys of jobs that are gone or
+   * finished.
+   */
   async clean(graceMs: number): Promise<{ completed: number; failed: number }> {
     await this.ready()
     const [completed, failed] = await Promise.all([
       this.bull.clean(graceMs, 'completed'),
       this.bull.clean(graceMs, 'failed'),
     ])
+    await this.sweepDedupeKeys()
     return { completed: completed.length, failed: failed.length }
+  }
+
+  /** Deletes de-duplication keys that no longer block anything; returns how many. */
+  async sweepDedupeKeys(): Promise<number> {
+    await this.ready()
+    const client = this.connections.client
+    let cursor = '0'
+    let n = 0
+    do {
+      const [next, keys] = await client.scan(cursor, 'MATCH', this.dedupeKey('*'), 'COUNT', 500)
+      cursor = next
+      if (keys.length > 0) {
+        n += await this.lua<number>(
+          'bpDedupeSweep',
+          [this.key('completed'), this.key('failed')],
+          [this.key(''), ...keys],
+        )
+      }
+    } while (cursor !== '0')
+    return n
   }
 
   // -------------------------------------------------------------------------------------------------------------

@@ -201,11 +201,29 @@ end
 return 0
 `
 
+/**
+ * Deletes de-duplication keys whose job is gone or finished (they only block nothing and take room).
+ * KEYS: `completed`, `failed`. ARGV: job key prefix, then dedupe keys. Returns how many were deleted.
+ */
+export const DEDUPE_SWEEP = `
+${IS_LIVE}
+local n = 0
+for i = 2, #ARGV do
+  local owner = redis.call('GET', ARGV[i])
+  if owner and not isLive(ARGV[1], KEYS[1], KEYS[2], ARGV[i], owner) then
+    redis.call('DEL', ARGV[i])
+    n = n + 1
+  end
+end
+return n
+`
+
 /** Every script, by the command name it is defined under on the ioredis client. */
 export const SCRIPTS = {
   bpDedupeClaim: { numberOfKeys: 4, lua: DEDUPE_CLAIM },
   bpDedupeConfirm: { numberOfKeys: 1, lua: DEDUPE_CONFIRM },
   bpDedupeRelease: { numberOfKeys: 1, lua: DEDUPE_RELEASE },
+  bpDedupeSweep: { numberOfKeys: 2, lua: DEDUPE_SWEEP },
   bpSetPriority: { numberOfKeys: 4, lua: SET_PRIORITY },
   bpRetry: { numberOfKeys: 9, lua: RETRY },
   bpHandBack: { numberOfKeys: 7, lua: HAND_BACK },
