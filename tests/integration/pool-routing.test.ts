@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { BullpenNode } from '../../src/main/core/node'
-import { TEST_REDIS_URL, deleteKeys, uniquePrefix } from '../helpers/redis'
+import { TEST_REDIS_URL, deleteKeys, uniquePrefix, waitFor } from '../helpers/redis'
 
 const media = resolve(__dirname, '..', '..', '..', 'shared', 'media')
 const prefix = uniquePrefix('routing')
@@ -53,6 +53,8 @@ describe('pool and "my jobs only" nodes', () => {
     // A pool job while only the own-mode node works: nobody takes it.
     const [j] = await origin.enqueue({ paths: [theirs], spec: { format: 'mp4' }, priority: 'normal' })
     expect(j?.error).toBeNull()
+    const tokenKey = `${prefix}:transcode:pool:token:${j?.id}`
+    expect(await origin.queue.connections.client.exists(tokenKey)).toBe(1)
     // The own-mode node's job: it does it.
     const [k] = await own.enqueue({ paths: [mine], spec: { format: 'mp4' }, priority: 'normal' })
     const [kDone] = await own.follow([k?.id as string])
@@ -70,6 +72,12 @@ describe('pool and "my jobs only" nodes', () => {
     expect(jDone?.state).toBe('completed')
     expect(jDone?.result?.node).toBe('helper')
     expect(jDone?.result?.outputPath).toBe(join(dir, 'theirs.mp4'))
+    // Its transfer token is not kept once the job is done.
+    await waitFor(
+      async () => (await origin.queue.connections.client.exists(tokenKey)) === 0,
+      'the token to be deleted',
+      5000,
+    )
     // The own queue never saw the pool job, nor the pool queue the private one.
     expect((await own.queue.stats()).completed).toBe(1)
     expect((await origin.queue.stats()).completed).toBe(1)

@@ -54,6 +54,7 @@ export class PoolMember {
   readonly tokens: TokenStore
   readonly scratchDir: string
   private fileService: FileService | undefined
+  private readonly unsubscribe: Array<() => void> = []
   private readonly secret: Buffer
   readonly log: Logger
 
@@ -110,6 +111,10 @@ export class PoolMember {
         },
         logger: m.log,
       })
+      // A finished or removed job needs no token any more (a failed one keeps it: it may be retried).
+      const forget = ({ jobId }: { jobId: string }): void =>
+        void m.tokens.delete(jobId).catch(() => undefined)
+      m.unsubscribe.push(q.events.on('completed', forget), q.events.on('removed', forget))
       const url = await m.fileService.start()
       await m.registry.update({ fileServiceUrl: url })
       await m
@@ -242,6 +247,7 @@ export class PoolMember {
 
   /** Leaves the pool: deregisters and stops the file service. */
   async stop(): Promise<void> {
+    for (const u of this.unsubscribe.splice(0)) u()
     // Redis may be away (commands then wait for it): do not let that hold up a shutdown.
     const deregistered = this.registry.deregister().catch(() => undefined)
     await Promise.race([deregistered, new Promise((r) => setTimeout(r, 3000).unref())])
