@@ -18,6 +18,7 @@ import {
 import { FfmpegMissingError, RedisUnavailableError, UserFacingError, errorMessage } from '../main/core/errors'
 import { logger } from '../main/core/logger'
 import { BullpenNode, type NodeKind } from '../main/core/node'
+import { POOL_MODES, type PoolConfig, PoolConfigSchema, type PoolMode } from '../main/core/pool/config'
 import { MAX_CONCURRENCY } from '../main/core/settings'
 import { formatBytes, formatEta, parseDuration, table } from './format'
 
@@ -234,6 +235,37 @@ async function enqueueFrom(
   return { ids, refused: outcomes.filter((o) => o.error).length, names }
 }
 
+interface WorkerOpts {
+  concurrency?: number
+  name?: string
+  mode?: PoolMode
+  bind?: string
+  advertiseHost?: string
+  filePort?: number
+  share?: string[]
+}
+
+/** Pool settings given on the command line (they override pool.json in the data folder). */
+function poolOverrides(opts: WorkerOpts): Partial<PoolConfig> {
+  const raw: Record<string, unknown> = {}
+  if (opts.mode) raw['mode'] = opts.mode
+  if (opts.bind) raw['bind'] = opts.bind
+  if (opts.advertiseHost) raw['advertiseHost'] = opts.advertiseHost
+  if (opts.filePort !== undefined) raw['port'] = opts.filePort
+  if (opts.share) {
+    raw['sharedFolders'] = opts.share.map((s) => {
+      const i = s.indexOf('=')
+      return i > 0 ? { name: s.slice(0, i), path: s.slice(i + 1) } : { name: s, path: '' }
+    })
+  }
+  const parsed = PoolConfigSchema.partial().safeParse(raw)
+  if (!parsed.success) {
+    const why = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')
+    throw new ExitError(EXIT.usage, `Invalid pool option (${why}). --share takes NAME=/absolute/path.`)
+  }
+  return parsed.data as Partial<PoolConfig>
+}
+
 /** Builds the program; exported for tests. */
 export function buildProgram(): Command {
   const program = new Command()
@@ -320,7 +352,24 @@ export function buildProgram(): Command {
     .description('work on the queue until SIGINT/SIGTERM (a second signal hands active jobs back at once)')
     .addOption(new Option('--concurrency <n>', 'parallel encodes').argParser(positiveInt(MAX_CONCURRENCY)))
     .option('--name <name>', 'node name shown in the pool')
-    .action(async (opts: { concurrency?: number; name?: string }, cmd: Command) => {
+    .addOption(
+      new Option(
+        '--mode <mode>',
+        "pool: take anyone's jobs; own: only jobs queued here (default: pool.json)",
+      ).choices([...POOL_MODES]),
+    )
+    .option(
+      '--bind <address>',
+      'address the file service listens on (0.0.0.0 for the LAN; default 127.0.0.1)',
+    )
+    .option('--advertise-host <host>', 'host or IP other nodes use to reach this one')
+    .option('--file-port <n>', 'file service port (default: any free one)', (v) => Number(v))
+    .option(
+      '--share <name=path>',
+      'a shared folder, e.g. media=/mnt/media (repeatable; the same name on every node)',
+      (v: string, all: string[] = []) => [...all, v],
+    )
+    .action(async (opts: WorkerOpts, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOpts>()
       const node = await BullpenNode.start({
         kind: 'worker',
@@ -329,6 +378,7 @@ export function buildProgram(): Command {
         ...(g.dataDir ? { dataDir: g.dataDir } : {}),
         ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
         ...(opts.name ? { name: opts.name } : {}),
+        pool: poolOverrides(opts),
       })
       console.log(`worker ${node.name} (${node.id}) ready; Ctrl-C to stop`)
       await new Promise<void>((resolveStop) => {
