@@ -465,6 +465,24 @@ describe('POST /api/upload', () => {
     expect((await upload(srv, 'empty.mp4', '')).status).toBe(400)
   })
 
+  it('leaves nothing behind when the client gives up mid-upload', async () => {
+    const srv = await serve()
+    const req = request({
+      host: '127.0.0.1',
+      port: srv.port,
+      path: '/api/upload',
+      method: 'POST',
+      headers: { 'x-file-name': 'half.mp4', 'content-length': 1_000_000 },
+    })
+    req.on('error', () => undefined)
+    req.write(Buffer.alloc(64 * 1024))
+    // The part file exists while the body streams in…
+    await expect.poll(async () => (await readdir(inboxDir).catch(() => [])).length).toBe(1)
+    req.destroy()
+    // …and is gone once the client has given up; no half.mp4 either.
+    await expect.poll(async () => await readdir(inboxDir)).toEqual([])
+  })
+
   it('requires the token too', async () => {
     const srv = await serve({ host: '0.0.0.0', token: 'tok-0123456789abcdef' })
     expect((await upload(srv, 'a.mp4', 'x')).status).toBe(401)

@@ -206,8 +206,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       logger.info({ path: result.path, size: result.size }, 'upload stored')
       res.status(201).json(result)
     } catch (err) {
-      const status = err instanceof UploadError ? err.status : 500
-      if (status === 500) logger.error({ err }, 'upload failed')
+      const code = (err as NodeJS.ErrnoException).code
+      const aborted =
+        code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNRESET' || code === 'ECONNABORTED'
+      const status = err instanceof UploadError ? err.status : aborted ? 400 : 500
+      if (aborted) logger.info('upload abandoned by the client (partial file removed)')
+      else if (status === 500) logger.error({ err }, 'upload failed')
       // The client may still be sending: close after answering rather than reading a body we refuse.
       res.setHeader('Connection', 'close')
       res.status(status).json({ error: { message: errorMessage(err) } })
