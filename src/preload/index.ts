@@ -53,7 +53,17 @@ const bridge: BullpenBridge = {
   kind: 'electron',
   pathsForFiles(files: File[]): Promise<string[]> {
     // Electron 32+ removed File.path; webUtils gives the real path of a dropped or picked file.
-    return Promise.resolve(files.map((f) => webUtils.getPathForFile(f)).filter((p) => p !== ''))
+    const paths = files.map((f) => ({ name: f.name, path: webUtils.getPathForFile(f) }))
+    const pathless = paths.filter((p) => p.path === '').map((p) => p.name)
+    if (pathless.length > 0) {
+      // Files made in a page (or dragged out of a browser) have no path on this computer.
+      return Promise.reject(
+        new Error(
+          `${pathless.join(', ')}: not a file on this computer; drag it from a folder or use Add files…`,
+        ),
+      )
+    }
+    return Promise.resolve(paths.map((p) => p.path))
   },
   async pickFiles(): Promise<string[] | null> {
     return (await invoke(PICK_FILES_CHANNEL, [])) as string[]
