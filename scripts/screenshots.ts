@@ -55,6 +55,8 @@ async function main(): Promise<void> {
     const rendererDir = await buildRenderer()
     stack = await startStack({ redisUrl: redis.url, rendererDir, concurrency: 2 })
     const api = stack.api
+    // The settings say what the header shows; the node above runs two at once.
+    await api.updateSettings({ concurrency: 2 })
     browser = await launchChromium()
     const pages = await openPages(browser, stack.server.url)
 

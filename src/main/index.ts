@@ -130,7 +130,6 @@ async function startCore(): Promise<void> {
       return Promise.resolve(true)
     },
     open: async (path) => (await shell.openPath(path)) === '',
-    listNodes: () => n.listNodes(),
   })
   // Bull Board for the "Queue dashboard" menu: loopback only, behind a random token, no renderer, no uploads.
   dashboard = await startServer({

@@ -83,7 +83,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     prefix: `bptest-e2e-${tag}`,
     name: 'e2e-node',
   })
-  const api = createAppApi(node, { listNodes: () => node.listNodes() })
+  const api = createAppApi(node)
   const serve = (port: number): Promise<RunningServer> =>
     startServer({ api, port, rendererDir: opts.rendererDir, inboxDir, queue: node.queue.bull })
   let closed = false

@@ -32,10 +32,7 @@ export type ServingNode = RunningServer & { api: CoreApi }
 /** Exposes `node` to browsers. Rejects like {@link startServer} (no token off loopback, port taken). */
 export async function serveNode(node: BullpenNode, opts: ServeOptions = {}): Promise<ServingNode> {
   let server: RunningServer | null = null
-  const api = createAppApi(node, {
-    dashboardUrl: () => server?.dashboardUrl ?? null,
-    listNodes: () => node.listNodes(),
-  })
+  const api = createAppApi(node, { dashboardUrl: () => server?.dashboardUrl ?? null })
   const { dashboard, inboxDir, rendererDir, ...rest } = opts
   try {
     server = await startServer({
