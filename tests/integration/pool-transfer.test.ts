@@ -5,7 +5,7 @@
  * shared folders (read in place), an origin that is away (the job waits, attempts untouched).
  */
 import { copyFile, mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { hostname, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import Bull from 'bull'
 import Redis from 'ioredis'
@@ -37,7 +37,7 @@ function announce(id: string, patch: Partial<NodeAnnouncement>): NodeAnnouncemen
   return {
     id,
     name: id,
-    host: 'localhost',
+    host: hostname(),
     kind: 'worker',
     concurrency: 1,
     active: 0,
@@ -177,6 +177,25 @@ describe('a job whose input lives on another node', () => {
       encode('13', data2),
     )
     expect(r2.route).toBe('fetch')
+  })
+
+  it('waits, saying why, when the origin on another machine serves on its loopback only', async () => {
+    const far = new NodeRegistry({
+      redis,
+      keyPrefix,
+      self: announce('far-origin', { host: 'another-machine', fileServiceUrl: 'http://127.0.0.1:7420' }),
+    })
+    await far.start()
+    try {
+      const data = { ...(jobs.get('11') as JobData), origin: 'far-origin' }
+      const err = await runPooled('15', data, workerCtx(join(dir, 's4')), encode('15', data)).catch(
+        (e: unknown) => e,
+      )
+      expect(err).toBeInstanceOf(OriginUnavailableError)
+      expect((err as Error).message).toMatch(/only on its own machine .*--bind 0\.0\.0\.0/)
+    } finally {
+      await far.deregister()
+    }
   })
 
   it('waits (OriginUnavailableError) while the origin is not running, without touching the job', async () => {

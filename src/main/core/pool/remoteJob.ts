@@ -5,6 +5,7 @@
  * on every path, and the whole scratch folder is emptied when a worker starts (a killed worker leaves no debris).
  */
 import { mkdir, rm } from 'node:fs/promises'
+import { hostname } from 'node:os'
 import { join } from 'node:path'
 import type { JobData } from '../../../shared/spec'
 import { logger as rootLogger, type Logger } from '../logger'
@@ -33,6 +34,8 @@ export interface PoolWorkerContext {
   getToken(jobId: string): Promise<string | null>
   /** This node's scratch folder (inside its data folder). */
   scratchDir: string
+  /** This machine's host name as the registry shows it (default `os.hostname()`). */
+  host?: string
   logger?: Logger
   /** Transfer tuning (tests). */
   transfer?: Pick<TransferOptions, 'maxFailures' | 'retryDelayMs' | 'idleTimeoutMs'>
@@ -55,6 +58,16 @@ export interface PooledResult<R extends { outputPath: string }> {
   route: InputRoute
   /** True when the origin already had this job's output (a repeated delivery); `result.outputPath` is that one. */
   duplicate: boolean
+}
+
+/** True when a file service URL names a loopback address (reachable from its own machine only). */
+export function isLoopbackUrl(url: string): boolean {
+  try {
+    const h = new URL(url).hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase()
+    return h === 'localhost' || h === '::1' || /^127\./.test(h)
+  } catch {
+    return false
+  }
 }
 
 /** Empties this node's scratch folder (at worker start: a killed worker may have left partial files). */
@@ -116,6 +129,15 @@ export async function runPooled<R extends { outputPath: string }>(
       `waiting for node ${data.origin} to serve the input of job ${jobId} (it runs no file service)`,
       data.origin,
       ORIGIN_RETRY_MS,
+    )
+  }
+  if (isLoopbackUrl(origin.fileServiceUrl) && origin.host !== (ctx.host ?? hostname())) {
+    // Its file service listens on its own loopback only: from this machine that address is someone else.
+    throw new OriginUnavailableError(
+      `waiting for node ${origin.name} (${data.origin}): its file service answers only on its own machine ` +
+        `(${origin.fileServiceUrl}); give it --bind 0.0.0.0 --advertise-host <its LAN address> (see docs/pooling.md)`,
+      data.origin,
+      60_000,
     )
   }
   let token = await ctx.getToken(jobId)

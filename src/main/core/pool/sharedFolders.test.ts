@@ -34,3 +34,14 @@ describe('scratch names', () => {
     expect(baseName('/a/.')).toBe('input')
   })
 })
+
+describe('loopback file services', () => {
+  it('knows an address only its own machine reaches', async () => {
+    const { isLoopbackUrl } = await import('./remoteJob')
+    expect(isLoopbackUrl('http://127.0.0.1:7420')).toBe(true)
+    expect(isLoopbackUrl('http://localhost:1')).toBe(true)
+    expect(isLoopbackUrl('http://[::1]:1')).toBe(true)
+    expect(isLoopbackUrl('http://192.168.1.20:7420')).toBe(false)
+    expect(isLoopbackUrl('http://nas.lan:7420')).toBe(false)
+  })
+})
