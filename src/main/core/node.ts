@@ -276,7 +276,7 @@ export class BullpenNode {
       const ev = this.queue.events
       unsubscribers.push(
         ev.on('progress', ({ jobId, progress }) => {
-          if (pending.has(jobId)) handlers.onProgress?.(jobId, progress as JobProgress)
+          if (pending.has(jobId)) handlers.onProgress?.(jobId, progress)
         }),
         ev.on('active', ({ jobId }) => {
           if (pending.has(jobId)) handlers.onActive?.(jobId)
@@ -346,7 +346,7 @@ export function toJobView(info: JobInfo): JobView {
   const progress: JobProgress | null =
     state === 'active' && p
       ? {
-          stage: (p.stage as JobProgress['stage'] | undefined) ?? 'encode',
+          stage: (p.stage) ?? 'encode',
           percent: p.percent ?? null,
           fps: p.fps ?? null,
           speed: p.speed ?? null,
