@@ -1,0 +1,111 @@
+/**
+ * Figure 5 — remote input: a ~200 MB input made into M4A (the AAC track is stream-copied, so ffmpeg only demuxes and
+ * remuxes: the transfer is what costs), by a node that must fetch it from the origin over the pool's file service
+ * against the origin doing it from its own disk. Ratio = job time (Bull's processedOn → finishedOn) remote ÷ local.
+ */
+import { join } from 'node:path'
+import { cli, cliEnv, cliOk, cliPath, nodeDir, qkey, tmpRoot } from '../lib/env'
+import { flush, type BenchContext, type FigureResult } from '../lib/figure'
+import { bigClip, freshDir, links } from '../lib/media'
+import { background } from '../lib/proc'
+import { fmtSeconds, ratios, spread } from '../lib/stats'
+import { stat } from 'node:fs/promises'
+
+async function jobSeconds(ctx: BenchContext, id: string): Promise<number> {
+  const [p, f] = await ctx.redis.hmget(qkey(id), 'processedOn', 'finishedOn')
+  if (!p || !f) throw new Error(`job ${id} has no processedOn/finishedOn`)
+  return (Number(f) - Number(p)) / 1000
+}
+
+export async function remoteInput(ctx: BenchContext): Promise<FigureResult> {
+  const mb = 200
+  const reps = ctx.quick ? Math.min(ctx.reps, 2) : ctx.reps
+  const [input] = await links(join(tmpRoot, 'f5', 'in'), [await bigClip(mb)], 1)
+  const size = (await stat(input as string)).size
+  // Node A is the origin (its own disk); node B shares no folder with it and must fetch over HTTP.
+  const dirA = await nodeDir('f5-a')
+  const dirB = await nodeDir('f5-b')
+  const envA = cliEnv(ctx.redisUrl, dirA)
+  const local: number[] = []
+  const remote: number[] = []
+  const fetchMs: number[] = []
+
+  const runLocal = async (rep: number): Promise<void> => {
+    await flush(ctx)
+    const out = await freshDir('f5', `out-local-${rep}`)
+    const r = await cliOk(['transcode', '--preset', 'm4a', '--out', out, input as string], envA)
+    const id = /^queued (\S+) /m.exec(r.stdout)?.[1]
+    if (!id) throw new Error(`no job id in: ${r.stdout}`)
+    local.push(await jobSeconds(ctx, id))
+  }
+  const runRemote = async (rep: number): Promise<void> => {
+    await flush(ctx)
+    const out = await freshDir('f5', `out-remote-${rep}`)
+    const w = background(
+      process.execPath,
+      [cliPath, '-v', 'worker', '--concurrency', '1', '--name', 'remote'],
+      {
+        env: cliEnv(ctx.redisUrl, dirB),
+      },
+    )
+    try {
+      await w.waitFor(/ready/, 60_000)
+      // `add --wait` keeps the origin up (file service on) until the job is done.
+      const r = await cli(['add', '--wait', '--preset', 'm4a', '--out', out, input as string], envA)
+      if (r.code !== 0)
+        throw new Error(`add --wait exited ${r.code}: ${r.stderr.slice(-500)}\n${w.output().slice(-800)}`)
+      const id = /^queued (\S+) /m.exec(r.stdout)?.[1]
+      if (!id) throw new Error(`no job id in: ${r.stdout}`)
+      const fetched = /"ms":(\d+)[^\n]*input fetched from the origin/.exec(w.output())
+      if (!fetched) throw new Error(`the remote node did not fetch the input:\n${w.output().slice(-800)}`)
+      fetchMs.push(Number(fetched[1]))
+      remote.push(await jobSeconds(ctx, id))
+    } finally {
+      await w.stop('SIGTERM')
+    }
+  }
+
+  for (let rep = 0; rep < reps; rep++) {
+    if (rep % 2 === 0) {
+      await runLocal(rep)
+      await runRemote(rep)
+    } else {
+      await runRemote(rep)
+      await runLocal(rep)
+    }
+    ctx.log(
+      `  rep ${rep + 1}/${reps}: local ${local.at(-1)?.toFixed(2)} s, remote ${remote.at(-1)?.toFixed(2)} s (fetch ${fetchMs.at(-1)} ms)`,
+    )
+  }
+  await flush(ctx)
+  const r = spread(ratios(remote, local))
+  const mbps = fetchMs.map((ms) => size / 1e6 / (ms / 1000))
+  return {
+    id: 5,
+    title: 'Remote input',
+    ratio: r,
+    ratioMeaning: 'job time on a node that fetches the input ÷ on the origin reading its own disk',
+    target: '≤ 1.3×',
+    pass: r.median <= 1.3,
+    details: [
+      [
+        'input',
+        `${(size / 1e6).toFixed(0)} MB real H.264/AAC clip (looped), preset m4a: the AAC track stream-copied`,
+      ],
+      ['origin, own disk', fmtSeconds(spread(local))],
+      ['other node, fetched over HTTP', fmtSeconds(spread(remote))],
+      [
+        'fetch alone',
+        `${fmtSeconds(spread(fetchMs.map((x) => x / 1000)))}, ${Math.round(spread(mbps).median)} MB/s`,
+      ],
+    ],
+    notes: [
+      'Both nodes run on this one machine, so "remote" goes over loopback: the figure shows Bullpen\'s own transfer cost ' +
+        "(HTTP, checksums, scratch files, upload of the output), not a network's.",
+      'The fetching node is a `bullpen worker` with its own data folder and no shared folder; the origin is ' +
+        '`bullpen add --wait` (it serves its files while it waits).',
+    ],
+    command: `npm run bench -- ${ctx.quick ? '--quick ' : ''}--only 5`,
+    raw: { bytes: size, localSec: local, remoteSec: remote, fetchMs },
+  }
+}

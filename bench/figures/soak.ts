@@ -1,0 +1,134 @@
+/**
+ * Figure 7 — soak: N short jobs through one `bullpen worker`. Its resident memory at the end against after the first
+ * 200 jobs, and what stays behind in Redis (retention: 100 completed, 200 failed).
+ */
+import { join } from 'node:path'
+import { cliEnv, cliOk, cliPath, nodeDir, pendingJobs, qkey, tmpRoot } from '../lib/env'
+import { flush, type BenchContext, type FigureResult } from '../lib/figure'
+import { freshDir, links, tinyClip } from '../lib/media'
+import { background, now, rssOf } from '../lib/proc'
+import { median, spread } from '../lib/stats'
+
+interface Sample {
+  t: number
+  done: number
+  rss: number
+  redisMem: number
+}
+
+async function redisKeys(ctx: BenchContext): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {}
+  let cursor = '0'
+  do {
+    const [next, keys] = await ctx.redis.scan(cursor, 'COUNT', 1000)
+    cursor = next
+    for (const k of keys) {
+      const rest = k.startsWith(qkey('')) ? k.slice(qkey('').length) : null
+      const kind =
+        rest === null
+          ? 'other keys'
+          : /^\d+$/.test(rest)
+            ? 'job hashes'
+            : /^\d+:logs$/.test(rest)
+              ? 'job logs'
+              : /^bp:[a-z]+:/i.test(rest)
+                ? `${/^bp:[a-z]+:/i.exec(rest)?.[0] ?? ''}* keys`
+                : `${rest}`
+      counts[kind] = (counts[kind] ?? 0) + 1
+    }
+  } while (cursor !== '0')
+  return counts
+}
+
+async function usedMemory(ctx: BenchContext): Promise<number> {
+  const info = await ctx.redis.info('memory')
+  return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0)
+}
+
+export async function soak(ctx: BenchContext): Promise<FigureResult> {
+  const n = Number(process.env['BENCH_SOAK_JOBS'] ?? 0) || (ctx.quick ? 500 : 2000)
+  const early = 200
+  const concurrency = 2
+  await flush(ctx)
+  const files = await links(join(tmpRoot, 'f7', 'in'), [await tinyClip()], n)
+  const out = await freshDir('f7', 'out')
+  // Queued from the worker's own data folder: the worker is the jobs' origin.
+  const env = cliEnv(ctx.redisUrl, await nodeDir('f7'))
+  // Queued first (one `bullpen add`), so the worker's memory is only about running jobs.
+  await cliOk(['add', '--preset', 'mp4', '--out', out, ...files], env)
+  const redisQueued = await usedMemory(ctx)
+  const t0 = now()
+  const w = background(process.execPath, [cliPath, 'worker', '--concurrency', String(concurrency)], { env })
+  const samples: Sample[] = []
+  try {
+    await w.waitFor(/ready/, 60_000)
+    for (;;) {
+      const pending = await pendingJobs(ctx.redis)
+      const rss = rssOf(w.pid)
+      if (rss === null) throw new Error(`the worker died:\n${w.output().slice(-800)}`)
+      samples.push({ t: (now() - t0) / 1000, done: n - pending, rss, redisMem: await usedMemory(ctx) })
+      if (pending === 0) break
+      if (now() - t0 > 1_800_000) throw new Error('soak did not finish in 30 min')
+      await new Promise((r) => setTimeout(r, 200))
+    }
+  } finally {
+    await w.stop('SIGTERM')
+  }
+  const seconds = (now() - t0) / 1000
+  const failed = await ctx.redis.zcard(qkey('failed'))
+  const completed = await ctx.redis.zcard(qkey('completed'))
+  const keys = await redisKeys(ctx)
+  await flush(ctx)
+
+  // RSS moves with every GC: compare medians of a window of samples, not single readings.
+  const win = (lo: number, hi: number): Sample[] => samples.filter((s) => s.done >= lo && s.done <= hi)
+  const earlyWin = win(early, early + Math.max(50, n * 0.05))
+  const endWin = win(n - Math.max(50, n * 0.05), n)
+  const rssEarly = median(earlyWin.map((s) => s.rss))
+  const rssEnd = median(endWin.map((s) => s.rss))
+  const memEarly = median(earlyWin.map((s) => s.redisMem))
+  const memEnd = median(endWin.map((s) => s.redisMem))
+  const growth = spread([rssEnd / rssEarly])
+  const MB = (b: number): string => `${(b / 2 ** 20).toFixed(1)} MiB`
+  const retentionOk = completed <= 100 && failed <= 200 && (keys['job hashes'] ?? 0) <= 300
+  const notes = [
+    `Redis retention: ${completed} completed and ${failed} failed jobs kept (limits 100 / 200); ` +
+      `${keys['job hashes'] ?? 0} job hashes left — ${retentionOk ? 'bounded as configured' : 'NOT bounded as configured'}.`,
+    `Keys left in Redis after ${n} jobs: ${Object.entries(keys)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}.`,
+  ]
+  if ((keys['bp:dedupe:* keys'] ?? 0) > 300) {
+    notes.push(
+      'The de-duplication keys (`bp:dedupe:<hash>`, made permanent by bpDedupeConfirm) are never deleted when Bull ' +
+        'removes a completed job (removeOnComplete), so Redis keeps one per job ever queued: it grows without bound. ' +
+        'Fix (src/main/core/queue.ts): give the key a TTL when the job completes/fails (e.g. in the worker after the ' +
+        'handler, or a `completed`/`failed` listener: `PEXPIRE dedupeKey` or DEL when it still points to that job).',
+    )
+  }
+  return {
+    id: 7,
+    title: `Soak: ${n} short jobs, one node`,
+    ratio: growth,
+    ratioMeaning: `worker RSS at the end ÷ after the first ${early} jobs`,
+    target: '< 1.10× (and Redis bounded)',
+    pass: growth.median < 1.1 && retentionOk,
+    details: [
+      [
+        'jobs',
+        `${n} × 0.5 s 160x120 H.264+AAC → preset mp4, one \`bullpen worker --concurrency ${concurrency}\``,
+      ],
+      ['run', `${seconds.toFixed(1)} s (${(n / seconds).toFixed(1)} jobs/s), ${failed} failed`],
+      [`worker RSS after ${early} jobs`, MB(rssEarly)],
+      ['worker RSS at the end', MB(rssEnd)],
+      ['growth', `${((rssEnd / rssEarly - 1) * 100).toFixed(1)} %`],
+      [
+        'Redis used_memory: all queued / after 200 / end',
+        `${MB(redisQueued)} / ${MB(memEarly)} / ${MB(memEnd)}`,
+      ],
+    ],
+    notes,
+    command: `npm run bench -- ${ctx.quick ? '--quick ' : ''}--only 7`,
+    raw: { jobs: n, concurrency, seconds, failed, completed, keys, samples },
+  }
+}
