@@ -251,6 +251,24 @@ describe('pool of separate processes without shared storage', () => {
       expect(leftBehind.filter((n) => n !== victim)).toEqual([])
       expect(await readdir(join(dir, 'w2', 'scratch'))).not.toContain(victim)
 
+      // `bullpen nodes` from a fourth data folder: both workers, with w1's throughput (the origin may be done).
+      const nodesCmd = bullpen('nodes', [...global('observer'), 'nodes', '--json'])
+      expect(await nodesCmd.exited, tail(nodesCmd)).toBe(0)
+      const listed = JSON.parse(nodesCmd.out.join('')) as Array<{
+        name: string
+        kind: string
+        completedLastHour: number
+        isSelf: boolean
+      }>
+      expect(
+        listed
+          .filter((n) => n.kind === 'worker')
+          .map((n) => n.name)
+          .sort(),
+      ).toEqual(['w1', 'w2'])
+      expect(listed.find((n) => n.name === 'w1')?.completedLastHour).toBeGreaterThanOrEqual(1)
+      expect(listed.some((n) => n.isSelf)).toBe(false)
+
       const code = await Promise.race([
         origin.exited,
         new Promise<'timeout'>((res) => setTimeout(() => res('timeout'), 120_000)),
