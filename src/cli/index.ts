@@ -19,6 +19,7 @@ import { FfmpegMissingError, RedisUnavailableError, UserFacingError, errorMessag
 import { logger } from '../main/core/logger'
 import { BullpenNode, type NodeKind } from '../main/core/node'
 import { POOL_MODES, type PoolConfig, PoolConfigSchema, type PoolMode } from '../main/core/pool/config'
+import { serveNode } from '../main/core/server'
 import { MAX_CONCURRENCY } from '../main/core/settings'
 import { formatBytes, formatEta, parseDuration, table } from './format'
 
@@ -204,6 +205,31 @@ async function followJobs(node: BullpenNode, ids: string[], names: Map<string, s
   return finals
 }
 
+/**
+ * Runs until SIGINT/SIGTERM: the first signal takes no new jobs and lets active ones finish, a second hands them
+ * back to the queue at once. `beforeStop` runs first (e.g. closing a server).
+ */
+function untilStopped(node: BullpenNode, beforeStop?: () => Promise<void>): Promise<void> {
+  return new Promise<void>((resolveStop) => {
+    let signals = 0
+    const onSignal = (sig: string): void => {
+      signals++
+      if (signals === 1) {
+        console.log(`${sig}: taking no new jobs; letting active ones finish (again to hand them back now)`)
+        void (beforeStop?.() ?? Promise.resolve())
+          .catch((err: unknown) => console.error(`bullpen: ${errorMessage(err)}`))
+          .then(() => node.stop({ handBack: false }))
+          .then(resolveStop)
+      } else {
+        console.log(`${sig}: handing active jobs back to the queue`)
+        void node.queue.close({ handBack: true }).then(resolveStop)
+      }
+    }
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+  })
+}
+
 function addOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--to <format>', 'output format').choices([...FORMATS]))
@@ -348,6 +374,56 @@ export function buildProgram(): Command {
     })
 
   program
+    .command('serve')
+    .description(
+      'a node with the desktop UI in a browser: HTTP + WebSocket bridge, Bull Board at /admin/queues',
+    )
+    .option('--host <address>', 'address to listen on; anything but loopback needs --token', '127.0.0.1')
+    .option('--port <n>', 'port', (v) => Number(v), 8060)
+    .option('--token <token>', 'access token (or $BULLPEN_TOKEN); required off loopback')
+    .addOption(new Option('--concurrency <n>', 'parallel encodes').argParser(positiveInt(MAX_CONCURRENCY)))
+    .option('--name <name>', 'node name shown in the pool')
+    .option('--no-work', 'serve the UI and files but run no encodes here')
+    .action(
+      async (
+        opts: {
+          host: string
+          port: number
+          token?: string
+          concurrency?: number
+          name?: string
+          work: boolean
+        },
+        cmd: Command,
+      ) => {
+        if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) {
+          throw new ExitError(EXIT.usage, `--port ${opts.port}: a port number from 0 to 65535`)
+        }
+        const g = cmd.optsWithGlobals<GlobalOpts>()
+        const token = opts.token ?? process.env['BULLPEN_TOKEN']
+        const node = await BullpenNode.start({
+          kind: 'serve',
+          work: opts.work,
+          ...(g.redis ? { redisUrl: g.redis } : {}),
+          ...(g.dataDir ? { dataDir: g.dataDir } : {}),
+          ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
+          ...(opts.name ? { name: opts.name } : {}),
+        })
+        let server
+        try {
+          server = await serveNode(node, { host: opts.host, port: opts.port, ...(token ? { token } : {}) })
+        } catch (err) {
+          await node.stop({ handBack: true })
+          throw new ExitError(EXIT.failed, errorMessage(err))
+        }
+        console.log(`serving ${node.name} (${node.id}) at ${server.openUrl}`)
+        console.log(`queue dashboard: ${server.dashboardUrl ?? '(none)'}; Ctrl-C to stop`)
+        const running = server
+        await untilStopped(node, () => running.close())
+      },
+    )
+
+  program
     .command('worker')
     .description('work on the queue until SIGINT/SIGTERM (a second signal hands active jobs back at once)')
     .addOption(new Option('--concurrency <n>', 'parallel encodes').argParser(positiveInt(MAX_CONCURRENCY)))
@@ -381,23 +457,7 @@ export function buildProgram(): Command {
         pool: poolOverrides(opts),
       })
       console.log(`worker ${node.name} (${node.id}) ready; Ctrl-C to stop`)
-      await new Promise<void>((resolveStop) => {
-        let signals = 0
-        const onSignal = (sig: string): void => {
-          signals++
-          if (signals === 1) {
-            console.log(
-              `${sig}: taking no new jobs; letting active ones finish (again to hand them back now)`,
-            )
-            void node.stop({ handBack: false }).then(resolveStop)
-          } else {
-            console.log(`${sig}: handing active jobs back to the queue`)
-            void node.queue.close({ handBack: true }).then(resolveStop)
-          }
-        }
-        process.on('SIGINT', onSignal)
-        process.on('SIGTERM', onSignal)
-      })
+      await untilStopped(node)
     })
 
   program

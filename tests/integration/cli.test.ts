@@ -242,3 +242,29 @@ describe('bullpen add / worker / jobs', () => {
     }
   })
 })
+
+describe('bullpen serve', () => {
+  it('serves the UI and the dashboard on loopback, and refuses other hosts without a token', async () => {
+    const { freePort } = await import('../helpers/redis')
+    const port = await freePort()
+    const child = spawn(process.execPath, [cli, 'serve', '--port', String(port), '--no-work'], {
+      env: { ...process.env, BULLPEN_REDIS_URL: redis.url, BULLPEN_DATA_DIR: join(work, 'serve-data') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+    try {
+      await waitFor(() => out.includes('serving'), 'serve ready', 30_000)
+      const page = await fetch(`http://127.0.0.1:${port}/`)
+      expect(page.status).toBe(200)
+      expect(await page.text()).toMatch(/<div id="root">/)
+      expect((await fetch(`http://127.0.0.1:${port}/admin/queues`)).status).toBe(200)
+    } finally {
+      child.kill('SIGINT')
+      await new Promise((r) => child.once('exit', r))
+    }
+    const open = await bullpen(['serve', '--host', '0.0.0.0', '--port', String(port)])
+    expect(open.code).toBe(1)
+    expect(open.stderr).toMatch(/without a token/)
+  })
+})

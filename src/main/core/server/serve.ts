@@ -21,9 +21,13 @@ export type ServeOptions = Omit<ServerOptions, 'api' | 'queue' | 'inboxDir'> & {
  * (tsx, tests), the build output of this checkout.
  */
 export function defaultRendererDir(): string {
-  const besideBundle = resolve(__dirname, '..', 'renderer')
-  if (existsSync(join(besideBundle, 'index.html'))) return besideBundle
-  return resolve(__dirname, '..', '..', '..', '..', 'out', 'renderer')
+  // The bundler may put this module in out/main or in out/main/chunks; from the sources it is four levels down.
+  const candidates = [
+    resolve(__dirname, '..', 'renderer'),
+    resolve(__dirname, '..', '..', 'renderer'),
+    resolve(__dirname, '..', '..', '..', '..', 'out', 'renderer'),
+  ]
+  return candidates.find((dir) => existsSync(join(dir, 'index.html'))) ?? (candidates[0] as string)
 }
 
 /** A running `serve`: the server plus the AppApi it exposes; `close()` stops both (not the node). */
