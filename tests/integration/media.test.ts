@@ -280,7 +280,7 @@ describe('audio-only and video-only inputs', () => {
     for (const spec of [
       { format: 'mp4' },
       { format: 'gif' },
-      { format: 'mp3', resize: { height: 240 } },
+      { format: 'mkv', resize: { height: 240 } },
     ] as const) {
       const err = await transcodeFile({
         jobId: `refuse-${++n}`,

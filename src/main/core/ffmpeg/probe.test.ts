@@ -41,8 +41,8 @@ describe('checkInput', () => {
       'clip.mp4 has no audio stream, so it cannot be made into MP3. Choose a video format (mp4, webm, mkv, mov or gif).',
     )
     expect(() =>
-      checkInput(fixture('audio', 'song.mp3'), spec({ format: 'mp3', resize: { height: 240 } })),
-    ).toThrow('song.mp3 has no video stream, so it cannot be resized. Choose mp3 or m4a.')
+      checkInput(fixture('audio', 'song.mp3'), spec({ format: 'mkv', resize: { height: 240 } })),
+    ).toThrow('song.mp3 has no video stream, so it cannot be made into MKV video. Choose mp3 or m4a.')
     expect(() => checkInput(fixture('real-360p-17s'), spec({ format: 'mp3' }))).not.toThrow()
   })
 })
