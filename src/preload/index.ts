@@ -12,36 +12,28 @@ import {
   type BullpenBridge,
   type Subscribe,
 } from '../shared/api'
+import { createEventListeners } from '../shared/listeners'
 import { methodChannel, PICK_FILES_CHANNEL } from './channels'
 import { invoke, onEvent } from './ipc'
 
 const EVENTS: ReadonlySet<string> = new Set(APP_EVENT_NAMES)
-const listeners = new Map<AppEventName, Set<(payload: never) => void>>()
 let detach: (() => void) | null = null
-
-function dispatch(name: string, payload: unknown): void {
-  if (!EVENTS.has(name)) return
-  for (const fn of [...(listeners.get(name as AppEventName) ?? [])]) fn(payload as never)
-}
-
-const on: Subscribe = (event, listener) => {
-  // One IPC listener for all subscriptions, attached while anyone listens.
-  detach ??= onEvent(dispatch)
-  let set = listeners.get(event)
-  if (!set) {
-    set = new Set()
-    listeners.set(event, set)
-  }
-  const fn = listener as (payload: never) => void
-  set.add(fn)
-  return () => {
-    set.delete(fn)
-    if ([...listeners.values()].every((s) => s.size === 0)) {
+// One IPC listener for all subscriptions, attached while anyone listens.
+const listeners = createEventListeners({
+  onCountChange: (n) => {
+    if (n > 0) detach ??= onEvent(dispatch)
+    else {
       detach?.()
       detach = null
     }
-  }
+  },
+})
+
+function dispatch(name: string, payload: unknown): void {
+  if (EVENTS.has(name)) listeners.emit(name as AppEventName, payload as never)
 }
+
+const on: Subscribe = listeners.on
 
 const methods = Object.fromEntries(
   APP_METHOD_NAMES.map((name) => [name, (...args: unknown[]) => invoke(methodChannel(name), args)]),

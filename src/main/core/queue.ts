@@ -27,9 +27,9 @@ import {
   type Priority,
 } from '../../shared/spec'
 
-/** States a job can be listed by. */
-export const JOB_STATES = ['waiting', 'active', 'completed', 'failed', 'delayed', 'paused'] as const
-export type JobState = (typeof JOB_STATES)[number]
+/** States a job can be listed by, and the counts of the queue: one definition, in the UI contract. */
+import { JOB_STATES, type JobState, type QueueStats } from '../../shared/api'
+export { JOB_STATES, type JobState, type QueueStats }
 
 /** Worker lock settings (Bull `AdvancedSettings`), tuned for long encodes (Bull #1982, #2332). */
 export interface WorkerSettings {
@@ -105,18 +105,6 @@ export interface JobInfo {
   createdAt: number
   processedOn: number | null
   finishedOn: number | null
-}
-
-/** Job counts per state, and whether the pool / this node is paused. */
-export interface QueueStats {
-  waiting: number
-  active: number
-  completed: number
-  failed: number
-  delayed: number
-  paused: number
-  poolPaused: boolean
-  localPaused: boolean
 }
 
 /** Options of {@link TranscodeQueue.close}. */

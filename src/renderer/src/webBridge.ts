@@ -9,6 +9,7 @@
  * connection status and fresh stats so the UI can refresh.
  */
 import {
+  APP_EVENT_NAMES,
   APP_METHOD_NAMES,
   type AppApi,
   type AppEventName,
@@ -18,6 +19,7 @@ import {
   type ConnectionStatus,
   type Subscribe,
 } from '../../shared/api'
+import { createEventListeners } from '../../shared/listeners'
 
 /** Options for tests and unusual deployments; a page served by `bullpen serve` needs none. */
 export interface WebBridgeOptions {
@@ -53,17 +55,7 @@ export class BridgeCallError extends Error {
   }
 }
 
-const EVENT_SET: ReadonlySet<string> = new Set<AppEventName>([
-  'job:added',
-  'job:updated',
-  'job:progress',
-  'job:completed',
-  'job:failed',
-  'job:removed',
-  'stats',
-  'nodes',
-  'connection',
-])
+const EVENT_SET: ReadonlySet<string> = new Set<AppEventName>(APP_EVENT_NAMES)
 
 /** Creates the browser bridge and opens its socket. */
 export function createWebBridge(options: WebBridgeOptions = {}): BullpenBridge {
@@ -77,7 +69,9 @@ export function createWebBridge(options: WebBridgeOptions = {}): BullpenBridge {
   const maxBackoffMs = options.maxBackoffMs ?? 5000
   const callTimeoutMs = options.callTimeoutMs ?? 60_000
 
-  const listeners = new Map<AppEventName, Set<(payload: never) => void>>()
+  const listeners = createEventListeners({
+    onError: (event, err) => console.error(`bullpen: a listener of ${event} threw`, err),
+  })
   const pending = new Map<number, Pending>()
   /** Calls made before the very first connection opened; sent once it does. */
   let queued: string[] = []
@@ -91,15 +85,7 @@ export function createWebBridge(options: WebBridgeOptions = {}): BullpenBridge {
 
   function emit<E extends AppEventName>(event: E, payload: AppEvents[E]): void {
     if (event === 'connection') lastRedis = (payload as ConnectionStatus).redis || lastRedis
-    const set = listeners.get(event)
-    if (!set) return
-    for (const fn of [...set]) {
-      try {
-        ;(fn as (p: AppEvents[E]) => void)(payload)
-      } catch (err) {
-        console.error(`bullpen: a listener of ${event} threw`, err)
-      }
-    }
+    listeners.emit(event, payload)
   }
 
   function downStatus(): ConnectionStatus {
@@ -196,18 +182,7 @@ export function createWebBridge(options: WebBridgeOptions = {}): BullpenBridge {
     })
   }
 
-  const on: Subscribe = (event, listener) => {
-    let set = listeners.get(event)
-    if (!set) {
-      set = new Set()
-      listeners.set(event, set)
-    }
-    const fn = listener as (payload: never) => void
-    set.add(fn)
-    return () => {
-      set.delete(fn)
-    }
-  }
+  const on: Subscribe = listeners.on
 
   function uploadOne(
     file: File,
