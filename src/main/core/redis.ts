@@ -128,6 +128,9 @@ export function redisOptions(url: string, kind: ConnectionKind): RedisOptions {
   return opts
 }
 
+/** How long after an unexpected `end` a connection still in use is reconnected (see RedisConnections). */
+const END_RECONNECT_MS = 250
+
 /** Connection state of the shared Redis client, as shown to people. */
 export type ConnectionState = 'ready' | 'reconnecting' | 'down'
 
@@ -156,9 +159,9 @@ export class RedisConnections {
   readonly createClient = (kind: ConnectionKind): Redis => {
     if (this.closed) throw new RedisUnavailableError('the Redis connections of this process are closed')
     if (kind === 'bclient') {
+      // Tracked until release()/close(), not until its first 'end': Bull ends and reconnects it on every local pause.
       const c = this.make(kind)
       this.blocking.add(c)
-      c.once('end', () => this.blocking.delete(c))
       return c
     }
     let c = this.shared[kind]
@@ -244,6 +247,27 @@ export class RedisConnections {
 
   private make(kind: ConnectionKind): Redis {
     const c = new Redis(redisOptions(this.url, kind))
+    // Workaround (Bull #2417-like dead worker): Bull's local pause and close force the blocking connection to
+    // reconnect with `disconnect()` then `connect()`. While Redis is away, ioredis' disconnect() of a reconnecting
+    // connection only sets its manual-close flag, and connect() keeps it: the next failed attempt then ends the
+    // connection for good (status `end`) and the worker fails every fetch with "Connection is closed.". An explicit
+    // connect() asks for a live connection, so it clears that flag and the retry strategy applies again.
+    const connect = c.connect.bind(c)
+    c.connect = (callback) => {
+      ;(c as unknown as { manuallyClosing: boolean }).manuallyClosing = false
+      return connect(callback)
+    }
+    // Safety net: a connection still in use that ends (nothing but release()/close() should end one) is reconnected,
+    // loudly, instead of leaving the queue failing every command with "Connection is closed." for ever. Checked a
+    // moment later: Bull's forced reconnection ends the connection and connects it again itself.
+    c.on('end', () => {
+      if (!this.inUse(c)) return
+      setTimeout(() => {
+        if (!this.inUse(c) || c.status !== 'end') return
+        this.log.error({ kind }, 'redis connection ended while in use (status end); reconnecting it')
+        c.connect().catch(() => undefined)
+      }, END_RECONNECT_MS).unref()
+    })
     // Every connection gets an error listener: ioredis would otherwise log "Unhandled error event" (or crash).
     // While Redis is away each reconnect attempt fails again: warn once per outage, the rest at debug level.
     let quiet = false
@@ -254,6 +278,11 @@ export class RedisConnections {
       quiet = true
     })
     return c
+  }
+
+  /** True while `c` is one of this process's connections that queues use (not released, not closed). */
+  private inUse(c: Redis): boolean {
+    return !this.closed && (this.blocking.has(c) || this.shared.client === c || this.shared.subscriber === c)
   }
 
   private watchState(c: Redis): void {
