@@ -260,11 +260,21 @@ export class RedisConnections {
     // Safety net: a connection still in use that ends (nothing but release()/close() should end one) is reconnected,
     // loudly, instead of leaving the queue failing every command with "Connection is closed." for ever. Checked a
     // moment later: Bull's forced reconnection ends the connection and connects it again itself.
+    // Who last called disconnect() (ioredis' own calls included), for that log: the rare culprit is named.
+    let lastDisconnect: string | undefined
+    const disconnect = c.disconnect.bind(c)
+    c.disconnect = (reconnect) => {
+      lastDisconnect = new Error('disconnect() called').stack
+      disconnect(reconnect)
+    }
     c.on('end', () => {
       if (!this.inUse(c)) return
       setTimeout(() => {
         if (!this.inUse(c) || c.status !== 'end') return
-        this.log.error({ kind }, 'redis connection ended while in use (status end); reconnecting it')
+        this.log.error(
+          { kind, lastDisconnect },
+          'redis connection ended while in use (status end); reconnecting it',
+        )
         c.connect().catch(() => undefined)
       }, END_RECONNECT_MS).unref()
     })
