@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
+import { join } from 'node:path'
 import type {
   AddFilesRequest,
   AddOutcome,
@@ -20,6 +21,7 @@ import { prepareFiles, resolveSpec } from './enqueue'
 import { errorMessage } from './errors'
 import { checkFfmpeg, listEncoders } from './ffmpeg'
 import { logger } from './logger'
+import { OutputLedger } from './outputLedger'
 import type { PoolConfig } from './pool/config'
 import { loadPoolConfig } from './pool/config'
 import { PoolMember, poolNodes, servingEntry, tokenMinter } from './pool/member'
@@ -162,9 +164,12 @@ export class BullpenNode {
     if (this.working) return
     this.working = true
     this.concurrency = concurrency
+    const ledger = new OutputLedger(join(this.dataDir, 'outputs'))
+    await ledger.prune()
     const processor = createProcessor({
       nodeId: this.id,
       nodeName: this.name,
+      ledger,
       ...(this.opts.stallTimeoutMs !== undefined ? { stallTimeoutMs: this.opts.stallTimeoutMs } : {}),
       ...(this.pool ? { pool: this.pool } : {}),
     })
@@ -346,7 +351,7 @@ export function toJobView(info: JobInfo): JobView {
   const progress: JobProgress | null =
     state === 'active' && p
       ? {
-          stage: (p.stage) ?? 'encode',
+          stage: p.stage ?? 'encode',
           percent: p.percent ?? null,
           fps: p.fps ?? null,
           speed: p.speed ?? null,

@@ -8,8 +8,9 @@ import { basename } from 'node:path'
 import type { JobProgress, JobResult } from '../../shared/api'
 import type { JobData } from '../../shared/spec'
 import { InputRefusedError, UnrecoverableJobError, UserFacingError } from './errors'
-import { transcodeFile } from './ffmpeg'
+import { type TranscodeResult, transcodeFile } from './ffmpeg'
 import { logger } from './logger'
+import type { OutputLedger } from './outputLedger'
 import { removeStaleTemps } from './pool/fileService'
 import type { PoolMember } from './pool/member'
 
@@ -23,6 +24,8 @@ export interface ProcessorContext {
   stallTimeoutMs?: number
   /** The pool: jobs of other origins are run through it (shared folder, or fetch → encode → upload). */
   pool?: PoolMember
+  /** Outputs this node committed, so that a job run again after a lost completion makes no second output. */
+  ledger?: OutputLedger
 }
 
 /** The slice of a Bull job the processor uses (so it can be driven by any queue front). */
@@ -130,7 +133,20 @@ function processJob(ctx: ProcessorContext) {
     const inputPath = await localInputPath(data, ctx.nodeId)
     // A run of this job that died (kill -9, power cut) may have left its temp file beside the output.
     await removeStaleTemps(data.outputDir, jobId)
+    const before = await ctx.ledger?.earlier<TranscodeResult>(jobId, data.dedupeKey)
+    if (before) {
+      // This job's output was committed by an earlier run whose completion never reached Redis.
+      job.log(`output already made by an earlier run: ${before.outputPath}`).catch(() => undefined)
+      logger.info(
+        { jobId, outputPath: before.outputPath },
+        'job ran again; its output exists, not made twice',
+      )
+      return { ...before, node: ctx.nodeName }
+    }
     const result = await encode({ inputPath, outputDir: data.outputDir })
+    await ctx.ledger
+      ?.remember(jobId, data.dedupeKey, result)
+      .catch((err: unknown) => logger.warn({ jobId, err: String(err) }, 'output ledger not written'))
     if (pending) report({ ...(pending as JobProgress), percent: 100 }, true)
     return { ...result, node: ctx.nodeName }
   }
