@@ -19,7 +19,7 @@ async function jobSeconds(ctx: BenchContext, id: string): Promise<number> {
 
 export async function remoteInput(ctx: BenchContext): Promise<FigureResult> {
   const mb = 200
-  const reps = ctx.quick ? Math.min(ctx.reps, 2) : ctx.reps
+  const reps = ctx.reps
   const [input] = await links(join(tmpRoot, 'f5', 'in'), [await bigClip(mb)], 1)
   const size = (await stat(input as string)).size
   // Node A is the origin (its own disk); node B shares no folder with it and must fetch over HTTP.

@@ -9,6 +9,9 @@ import { freshDir, links, tinyClip } from '../lib/media'
 import { background, now, rssOf } from '../lib/proc'
 import { median, spread } from '../lib/stats'
 
+/** M4A of a clip with AAC: the audio is stream-copied, so each job is mostly Bullpen's own per-job work. */
+const SOAK_PRESET = 'm4a'
+
 interface Sample {
   t: number
   done: number
@@ -48,14 +51,14 @@ async function usedMemory(ctx: BenchContext): Promise<number> {
 export async function soak(ctx: BenchContext): Promise<FigureResult> {
   const n = Number(process.env['BENCH_SOAK_JOBS'] ?? 0) || (ctx.quick ? 500 : 2000)
   const early = 200
-  const concurrency = 2
+  const concurrency = 4
   await flush(ctx)
   const files = await links(join(tmpRoot, 'f7', 'in'), [await tinyClip()], n)
   const out = await freshDir('f7', 'out')
   // Queued from the worker's own data folder: the worker is the jobs' origin.
   const env = cliEnv(ctx.redisUrl, await nodeDir('f7'))
   // Queued first (one `bullpen add`), so the worker's memory is only about running jobs.
-  await cliOk(['add', '--preset', 'mp4', '--out', out, ...files], env)
+  await cliOk(['add', '--preset', SOAK_PRESET, '--out', out, ...files], env)
   const redisQueued = await usedMemory(ctx)
   const t0 = now()
   const w = background(process.execPath, [cliPath, 'worker', '--concurrency', String(concurrency)], { env })
@@ -116,7 +119,7 @@ export async function soak(ctx: BenchContext): Promise<FigureResult> {
     details: [
       [
         'jobs',
-        `${n} × 0.5 s 160x120 H.264+AAC → preset mp4, one \`bullpen worker --concurrency ${concurrency}\``,
+        `${n} × 0.5 s 160x120 H.264+AAC clip → preset ${SOAK_PRESET} (AAC stream copy), one \`bullpen worker --concurrency ${concurrency}\``,
       ],
       ['run', `${seconds.toFixed(1)} s (${(n / seconds).toFixed(1)} jobs/s), ${failed} failed`],
       [`worker RSS after ${early} jobs`, MB(rssEarly)],

@@ -1,20 +1,18 @@
 /**
- * Figure 6 — UI at scale: the real renderer in headless Chromium through the `bullpen serve` bridge (serveNode, in
- * this process), with a `bullpen worker --concurrency 8` running paced jobs so that 8 are active and progress
+ * Figure 6 — UI at scale: the real renderer in headless Chromium through `bullpen serve --no-work`, with a `bullpen worker --concurrency 8` running paced jobs so that 8 are active and progress
  * streams. Measured with few jobs queued and with 10,000 queued: time until the list shows (ratio = 10,000 ÷ few),
  * then, at 10,000, the longest main-thread task (PerformanceObserver longtask) and the events reaching the page while
- * progress streams, and the memory of the renderer and of this Node process.
+ * progress streams, and the memory of the renderer and of the serve process.
  */
 import { chmod, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { chromium, type Browser } from 'playwright-core'
-import { BullpenNode } from '../../src/main/core/node'
-import { serveNode } from '../../src/main/core/server/serve'
+import { TranscodeQueue } from '../../src/main/core/queue'
 import { JOB_DATA_VERSION, presetSpec, type JobData } from '../../src/shared/spec'
 import { cliEnv, cliPath, ff, nodeDir, tmpRoot } from '../lib/env'
 import { flush, notMeasured, type BenchContext, type FigureResult } from '../lib/figure'
 import { audioClip, freshDir, links } from '../lib/media'
-import { background, now, runParallel } from '../lib/proc'
+import { background, now, rssOf, runParallel } from '../lib/proc'
 import { fmtSeconds, median, ratios, spread } from '../lib/stats'
 
 const CHROMIUM = process.env['BULLPEN_CHROMIUM'] ?? '/usr/bin/chromium'
@@ -44,6 +42,7 @@ interface PageRun {
   longestTaskMs: number
   longTasks: number
   frames: number
+  events: number
   bytes: number
   heapBytes: number
 }
@@ -53,13 +52,17 @@ async function openUi(browser: Browser, url: string, watchMs: number): Promise<P
   const context = await browser.newContext()
   const page = await context.newPage()
   let frames = 0
+  let events = 0
   let bytes = 0
   let counting = false
   page.on('websocket', (ws) => {
     ws.on('framereceived', (f) => {
       if (!counting) return
       frames++
-      bytes += typeof f.payload === 'string' ? Buffer.byteLength(f.payload) : f.payload.length
+      const text = typeof f.payload === 'string' ? f.payload : f.payload.toString('utf8')
+      bytes += Buffer.byteLength(text)
+      // Pushed events are {event, payload}; replies to the page's own calls are {id, result}.
+      if (text.startsWith('{"event"')) events++
     })
   })
   // Runs in the page (DOM globals; this file is typed for Node, hence the casts).
@@ -93,6 +96,7 @@ async function openUi(browser: Browser, url: string, watchMs: number): Promise<P
       longestTaskMs: tasks.length ? Math.max(...tasks) : 0,
       longTasks: tasks.length,
       frames,
+      events,
       bytes,
       heapBytes: heap,
     }
@@ -119,14 +123,22 @@ export async function uiAtScale(ctx: BenchContext): Promise<FigureResult> {
   const [input] = await links(join(tmpRoot, 'f6', 'in'), [await audioClip(8)], 1)
   const st = await stat(input as string)
   const outDir = await freshDir('f6', 'out')
-  const node = await BullpenNode.start({
-    kind: 'serve',
-    dataDir: await nodeDir('f6-serve', { shared: true }),
-    redisUrl: ctx.redisUrl,
-    manageRedis: false,
-    name: 'bench-ui',
-  })
-  const serving = await serveNode(node, { port: 0, dashboard: false })
+  // `bullpen serve --no-work` as a user runs it: the UI and the bridge, no encodes of its own.
+  const serve = background(
+    process.execPath,
+    [cliPath, 'serve', '--no-work', '--port', '0', '--name', 'bench-ui'],
+    {
+      env: cliEnv(ctx.redisUrl, await nodeDir('f6-serve', { shared: true })),
+    },
+  )
+  await serve.waitFor(/serving \S+ \(\S+\) at \S+/, 60_000)
+  const m = /serving \S+ \((\S+)\) at (\S+)/.exec(serve.output()) as RegExpExecArray
+  const serveId = m[1] as string
+  const url = m[2] as string
+  // Jobs are queued straight into the queue (Bullpen's own TranscodeQueue.add, validation and de-duplication
+  // included) with the serve node as their origin: probing 10,000 files through `bullpen add` would take minutes.
+  const queue = new TranscodeQueue({ redisUrl: ctx.redisUrl, nodeId: 'bench-queuer' })
+  await queue.ready()
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
@@ -141,14 +153,14 @@ export async function uiAtScale(ctx: BenchContext): Promise<FigureResult> {
         outputDir: outDir,
         spec,
         priority: 'normal',
-        origin: node.id,
+        origin: serveId,
         summary: { durationSec: 8, hasVideo: false, hasAudio: true, width: null, height: null },
         // One real file queued many times: each job its own de-duplication key (as if to different outputs).
         dedupeKey: k.toString(16).padStart(32, 'a'),
         createdAt: Date.now(),
         batch: 'bench6',
       }
-      await node.queue.add(data)
+      await queue.add(data)
     }
     const from = added
     added += n
@@ -165,31 +177,32 @@ export async function uiAtScale(ctx: BenchContext): Promise<FigureResult> {
     { env: cliEnv(ctx.redisUrl, await nodeDir('f6-worker', { shared: true }), { FFMPEG_PATH: shim }) },
   )
   const small: PageRun[] = []
+  let serveRss = 0
   const large: PageRun[] = []
   try {
     await worker.waitFor(/ready/, 60_000)
     await addJobs(few + ACTIVE)
     // Let the worker take its 8.
     await new Promise((r) => setTimeout(r, 1500))
-    await openUi(browser, serving.url, 0) // warm-up: the first page of a fresh browser is slower
-    for (let rep = 0; rep < reps; rep++) small.push(await openUi(browser, serving.url, 0))
+    await openUi(browser, url, 0) // warm-up: the first page of a fresh browser is slower
+    for (let rep = 0; rep < reps; rep++) small.push(await openUi(browser, url, 0))
     const t = now()
     await addJobs(total - added)
     ctx.log(`  queued ${added} jobs in ${((now() - t) / 1000).toFixed(1)} s`)
-    for (let rep = 0; rep < reps; rep++)
-      large.push(await openUi(browser, serving.url, rep === 0 ? WATCH_MS : 0))
+    for (let rep = 0; rep < reps; rep++) large.push(await openUi(browser, url, rep === 0 ? WATCH_MS : 0))
     ctx.log(
       `  list: ${small.map((s) => s.listMs.toFixed(0)).join('/')} ms with ${few} waiting, ` +
         `${large.map((s) => s.listMs.toFixed(0)).join('/')} ms with ${total}`,
     )
+    serveRss = rssOf(serve.pid) ?? 0
   } finally {
     await browser.close()
     // Twice: the second SIGTERM hands the active jobs back at once instead of finishing them.
     worker.child.kill('SIGTERM')
     await new Promise((r) => setTimeout(r, 300))
     await worker.stop('SIGTERM', 10_000)
-    await serving.close()
-    await node.stop({ handBack: true })
+    await serve.stop('SIGTERM', 10_000)
+    await queue.close()
     await flush(ctx)
   }
   const watched = large[0] as PageRun
@@ -200,8 +213,8 @@ export async function uiAtScale(ctx: BenchContext): Promise<FigureResult> {
     ),
   )
   const listLarge = spread(large.map((x) => x.listMs / 1000))
-  const eventsPerSec = watched.frames / (WATCH_MS / 1000)
-  const mem = process.memoryUsage()
+  const framesPerSec = watched.frames / (WATCH_MS / 1000)
+  const eventsPerSec = watched.events / (WATCH_MS / 1000)
   const MB = (b: number): string => `${(b / 2 ** 20).toFixed(1)} MiB`
   const pass = listLarge.median <= 1.5 && watched.longestTaskMs <= 50
   return {
@@ -224,20 +237,20 @@ export async function uiAtScale(ctx: BenchContext): Promise<FigureResult> {
       ],
       [
         'events reaching the renderer',
-        `${eventsPerSec.toFixed(1)} WebSocket frames/s, ${(watched.bytes / 1024 / (WATCH_MS / 1000)).toFixed(1)} KiB/s with ${ACTIVE} active jobs`,
+        `${eventsPerSec.toFixed(1)} pushed events/s, ${framesPerSec.toFixed(1)} WebSocket frames/s in all (replies to the page's calls included), ${(watched.bytes / 1024 / (WATCH_MS / 1000)).toFixed(1)} KiB/s, with ${ACTIVE} active jobs`,
       ],
       ['renderer JS heap', MB(watched.heapBytes)],
       [
-        'node (this process: serve node + bench harness)',
-        `RSS ${MB(mem.rss)}, heap used ${MB(mem.heapUsed)}`,
+        '`bullpen serve` process',
+        `RSS ${MB(serveRss)} after the 10,000-job page loads and ${WATCH_MS / 1000} s of progress`,
       ],
     ],
     notes: [
-      'The serve node runs in the bench process (serveNode over a BullpenNode, as `bullpen serve` does), so its memory ' +
-        'figure includes the harness.',
+      'The 10,000 jobs are queued with TranscodeQueue.add (validation and de-duplication included) from the bench ' +
+        'process, with the serve node as their origin, not with `bullpen add` (which would probe 10,000 files).',
       `Few-jobs and 10,000-jobs page loads are not interleaved (queueing 10,000 jobs takes seconds); each page load is a fresh browser context. Median list time at 10,000: ${(median(large.map((x) => x.listMs)) / 1000).toFixed(2)} s.`,
     ],
     command: `npm run bench -- ${ctx.quick ? '--quick ' : ''}--only 6`,
-    raw: { total, few, active: ACTIVE, small, large, nodeMemory: mem },
+    raw: { total, few, active: ACTIVE, small, large, serveRssBytes: serveRss },
   }
 }
