@@ -367,6 +367,211 @@ describe('uploads', () => {
       s.on('close', () => resolve())
     })
     await new Promise((r2) => setTimeout(r2, 200))
+    // What arrived is kept, hidden, to be resumed — never an output — and dropped when the job ends.
+    const held = await filesIn(join(dir, 'out2'))
+    expect(held).toEqual([expect.stringMatching(/^\.clip\.bullpen-503\.part-[0-9a-f]{16}-5000\.mp4$/)])
+    expect((await stat(join(dir, 'out2', held[0] ?? ''))).size).toBe(2000)
+    await service.discardUpload(id)
     expect(await filesIn(join(dir, 'out2'))).toEqual([])
+  })
+})
+
+/** Sends a raw PUT of `body` as bytes `start`… of a `total`-byte output; resolves with status and head. */
+function rawPut(
+  id: string,
+  token: string,
+  body: Buffer,
+  start: number,
+  total: number,
+  sum: string,
+): Promise<{ status: number; bodyBytes: number; head: string }> {
+  return raw(
+    service.port,
+    `PUT /jobs/${id}/output HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n` +
+      `Content-Length: ${body.length}\r\nContent-Range: bytes ${start}-${start + body.length - 1}/${total}\r\n` +
+      `X-Checksum-SHA256: ${sum}\r\nConnection: close\r\n\r\n${body.toString('latin1')}`,
+  )
+}
+
+function rawHead(id: string, token: string, sum?: string): Promise<{ status: number; head: string }> {
+  return raw(
+    service.port,
+    `HEAD /jobs/${id}/output HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n` +
+      `${sum ? `X-Checksum-SHA256: ${sum}\r\n` : ''}Connection: close\r\n\r\n`,
+  )
+}
+
+function offsetIn(head: string): number {
+  return Number(/\r\nupload-offset: (\d+)/i.exec(head)?.[1] ?? NaN)
+}
+
+/**
+ * A proxy in front of the file service that cuts the first `cuts` uploads (PUT) after `after` bytes of each,
+ * both ways, and counts the bytes of every PUT it passed on.
+ */
+async function cuttingUploadProxy(
+  cuts: number,
+  after: number,
+): Promise<{ url: string; putBytes: number[]; ranges: string[]; heads: number; close(): Promise<void> }> {
+  const state = { putBytes: [] as number[], ranges: [] as string[], heads: 0 }
+  let cut = 0
+  const proxy: Server = createHttpServer((req, res) => {
+    const up = request(`${service.url}${req.url}`, { method: req.method, headers: req.headers }, (upRes) => {
+      res.writeHead(upRes.statusCode ?? 500, upRes.headers)
+      upRes.pipe(res)
+    })
+    up.on('error', () => res.destroy())
+    if (req.method === 'HEAD') state.heads++
+    if (req.method !== 'PUT') {
+      up.end()
+      return
+    }
+    const i = state.putBytes.push(0) - 1
+    state.ranges.push(String(req.headers['content-range']))
+    const cutThis = cut < cuts
+    if (cutThis) cut++
+    req.on('data', (c: Buffer) => {
+      if (up.destroyed) return
+      state.putBytes[i] = (state.putBytes[i] ?? 0) + c.length
+      up.write(c)
+      if (cutThis && (state.putBytes[i] ?? 0) > after) {
+        up.destroy()
+        req.socket.destroy()
+      }
+    })
+    req.on('end', () => up.end())
+  })
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r))
+  return {
+    url: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+    ...state,
+    get heads() {
+      return state.heads
+    },
+    close: () => new Promise<void>((r) => proxy.close(() => r())),
+  }
+}
+
+describe('resumable uploads', () => {
+  it('an upload cut off twice completes by resuming from the offset the origin holds', async () => {
+    const out = join(dir, 'out-resume')
+    await mkdir(out)
+    const { id, token } = addJob('601', 'active', { outputDir: out })
+    const file = join(workDir, 'encoded-601.mp4')
+    const bytes = randomBytes(3 * 1024 * 1024 + 7)
+    await writeFile(file, bytes)
+    const proxy = await cuttingUploadProxy(2, 1024 * 1024)
+    try {
+      const r = await uploadOutput({ baseUrl: proxy.url, jobId: id, token, origin: ORIGIN }, file, {
+        retryDelayMs: 20,
+      })
+      expect(r).toMatchObject({ path: join(out, 'clip.mp4'), size: bytes.length, duplicate: false })
+      expect((await readFile(r.path)).equals(bytes)).toBe(true)
+      expect(await filesIn(out)).toEqual(['clip.mp4'])
+      // Three PUTs, each starting further on, after asking the origin where it was.
+      expect(proxy.ranges.length).toBe(3)
+      const starts = proxy.ranges.map((cr) => Number(/^bytes (\d+)-/.exec(cr)?.[1]))
+      expect(starts[0]).toBe(0)
+      // The proxy cuts after 1 MB; what was still in flight is lost, the rest is held.
+      expect(starts[1]).toBeGreaterThan(512 * 1024)
+      expect(starts[2]).toBeGreaterThan((starts[1] ?? 0) + 512 * 1024)
+      expect(proxy.ranges[2]).toBe(`bytes ${starts[2]}-${bytes.length - 1}/${bytes.length}`)
+      expect(proxy.heads).toBeGreaterThanOrEqual(2)
+      const sent = proxy.putBytes.reduce((a, b) => a + b, 0)
+      expect(sent).toBeLessThan(3 * bytes.length)
+      // Resumed, not restarted: little more than the file itself went over the wire.
+      expect(sent).toBeLessThan(bytes.length + 2 * 256 * 1024)
+    } finally {
+      await proxy.close()
+    }
+  })
+
+  it('takes pieces at exactly the offset it holds (409 otherwise) and answers HEAD per file', async () => {
+    const out = join(dir, 'out-offset')
+    await mkdir(out)
+    const { id, token } = addJob('602', 'active', { outputDir: out })
+    const body = randomBytes(5000)
+    const sum = createHash('sha256').update(body).digest('hex')
+    const other = createHash('sha256').update('another encode').digest('hex')
+    expect(offsetIn((await rawHead(id, token, sum)).head)).toBe(0)
+    const first = await rawPut(id, token, body.subarray(0, 1000), 0, 5000, sum)
+    expect(first.status).toBe(204)
+    expect(offsetIn(first.head)).toBe(1000)
+    expect(offsetIn((await rawHead(id, token, sum)).head)).toBe(1000)
+    expect(offsetIn((await rawHead(id, token)).head)).toBe(1000)
+    // Another file's checksum: nothing of it is held.
+    expect(offsetIn((await rawHead(id, token, other)).head)).toBe(0)
+
+    const ahead = await rawPut(id, token, body.subarray(2000, 3000), 2000, 5000, sum)
+    expect(ahead.status).toBe(409)
+    expect(offsetIn(ahead.head)).toBe(1000)
+    const behind = await rawPut(id, token, body.subarray(500, 1500), 500, 5000, sum)
+    expect(behind.status).toBe(409)
+    const otherFile = await rawPut(id, token, body.subarray(1000), 1000, 5000, other)
+    expect(otherFile.status).toBe(409)
+    expect(offsetIn(otherFile.head)).toBe(0)
+    const badRange = await rawPut(id, token, body.subarray(1000, 2000), 1000, 1500, sum)
+    expect(badRange.status).toBe(400)
+    // Nothing of those was written: the rest at the right offset completes the file.
+    const rest = await rawPut(id, token, body.subarray(1000), 1000, 5000, sum)
+    expect(rest.status).toBe(200)
+    expect((await readFile(join(out, 'clip.mp4'))).equals(body)).toBe(true)
+    expect(await filesIn(out)).toEqual(['clip.mp4'])
+    expect(offsetIn((await rawHead(id, token, sum)).head)).toBe(0)
+  })
+
+  it('a resumed upload whose tail is corrupt fails the checksum, leaving no output and no partial', async () => {
+    const out = join(dir, 'out-corrupt')
+    await mkdir(out)
+    const { id, token } = addJob('603', 'active', { outputDir: out })
+    const body = randomBytes(5000)
+    const sum = createHash('sha256').update(body).digest('hex')
+    expect((await rawPut(id, token, body.subarray(0, 2500), 0, 5000, sum)).status).toBe(204)
+    const tail = Buffer.from(body.subarray(2500))
+    tail[tail.length - 1] = (tail[tail.length - 1] ?? 0) ^ 0xff
+    const r = await rawPut(id, token, tail, 2500, 5000, sum)
+    expect(r.status).toBe(422)
+    expect(await filesIn(out)).toEqual([])
+    expect(offsetIn((await rawHead(id, token, sum)).head)).toBe(0)
+    // The client, told so, sends the whole file again from zero, once: it gets there.
+    const file = join(workDir, 'encoded-603.mp4')
+    await writeFile(file, body)
+    const ok = await uploadOutput({ baseUrl: service.url, jobId: id, token, origin: ORIGIN }, file)
+    expect(ok.path).toBe(join(out, 'clip.mp4'))
+    expect(await filesIn(out)).toEqual(['clip.mp4'])
+  })
+
+  it('answers HEAD with a forged token, or of an input, with 403 and no bytes', async () => {
+    const { id, token } = addJob('604')
+    const forged = randomBytes(32).toString('base64url')
+    for (const head of [
+      `HEAD /jobs/${id}/output HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${forged}\r\n`,
+      `HEAD /jobs/${id}/output HTTP/1.1\r\nHost: x\r\n`,
+      `HEAD /jobs/${id}/input HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n`,
+      `POST /jobs/${id}/output HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n`,
+    ]) {
+      const r = await raw(service.port, `${head}Connection: close\r\n\r\n`)
+      expect({ head, status: r.status, bodyBytes: r.bodyBytes }).toEqual({ head, status: 403, bodyBytes: 0 })
+      expect(r.head.toLowerCase()).not.toContain('upload-offset')
+    }
+    expect((await rawHead(id, token)).status).toBe(200)
+  })
+
+  it('an upload is abortable by its signal', async () => {
+    const out = join(dir, 'out-abort')
+    await mkdir(out)
+    const { id, token } = addJob('605', 'active', { outputDir: out })
+    const file = join(workDir, 'encoded-605.mp4')
+    await writeFile(file, randomBytes(3 * 1024 * 1024))
+    const ac = new AbortController()
+    const p = uploadOutput({ baseUrl: service.url, jobId: id, token, origin: ORIGIN }, file, {
+      signal: ac.signal,
+      onProgress: (done) => {
+        if (done > 512 * 1024) ac.abort(new Error('stop'))
+      },
+    })
+    await expect(p).rejects.toThrow('stop')
+    await new Promise((r) => setTimeout(r, 200))
+    expect((await filesIn(out)).filter((f) => !f.startsWith('.'))).toEqual([])
   })
 })

@@ -3,9 +3,13 @@
  * that job's input and hand back its output — and nothing else.
  *
  * - `GET /jobs/:id/input` — the input file, with `Range` (resume), `X-Checksum-SHA256` of the whole file.
- * - `PUT /jobs/:id/output` — the output, streamed to a temp file in the job's output folder, checked against
- *   `X-Checksum-SHA256` and `Content-Length`, then committed without overwriting anything (" (1)" names, never over
- *   the input). Idempotent per job: a second upload of a job already delivered returns the first output.
+ * - `PUT /jobs/:id/output` — the output, streamed to a hidden partial file in the job's output folder; with
+ *   `Content-Range: bytes a-b/total` it appends from exactly the offset held (else 409). When the last byte is in,
+ *   the whole file is checked against `X-Checksum-SHA256` and its size, then committed without overwriting anything
+ *   (" (1)" names, never over the input). Idempotent per job: a second upload of a job already delivered returns
+ *   the first output. A partial cut off by a dropped connection is kept so the upload can resume.
+ * - `HEAD /jobs/:id/output` — `Upload-Offset`: how many bytes of this job's output it holds (0 when none, or when
+ *   the partial held is of another file than the `X-Checksum-SHA256` sent).
  *
  * Every request needs `Authorization: Bearer <token>` where the token is the job's HMAC (see tokens.ts), recomputed
  * over the job's current payload. Anything else — no or a wrong token, another job's token, an unknown or finished
@@ -15,12 +19,13 @@
  * Binds 127.0.0.1 by default; see docs/pooling.md for exposing it on a LAN.
  */
 import { createHash } from 'node:crypto'
-import { createReadStream, createWriteStream } from 'node:fs'
-import { open, readdir, rm, stat } from 'node:fs/promises'
+import { constants as fsConstants, createReadStream } from 'node:fs'
+import { lstat, open, readdir, rm, stat } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { hostname } from 'node:os'
-import { join } from 'node:path'
+import { extname, join } from 'node:path'
+import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type Redis from 'ioredis'
 import { type JobData, JobDataSchema } from '../../../shared/spec'
@@ -73,6 +78,9 @@ export interface FileServiceOptions {
 /** Checksum header of both directions. */
 export const CHECKSUM_HEADER = 'x-checksum-sha256'
 
+/** How many bytes of an output the origin holds (answer to HEAD, and to a PUT at the wrong offset). */
+export const OFFSET_HEADER = 'upload-offset'
+
 const ROUTE = /^\/jobs\/([A-Za-z0-9_:-]{1,128})\/(input|output)$/
 
 /** sha256 (hex) of a whole file. */
@@ -96,12 +104,80 @@ export function parseRange(
   return { start, end }
 }
 
+/** Parses `Content-Range: bytes a-b/total` of an upload of `length` bytes; null when malformed or inconsistent. */
+export function parseContentRange(
+  header: string,
+  length: number,
+): { start: number; end: number; total: number } | null {
+  const m = /^bytes (\d{1,16})-(\d{1,16})\/(\d{1,16})$/.exec(header.trim())
+  if (!m) return null
+  const [start, end, total] = [Number(m[1]), Number(m[2]), Number(m[3])]
+  if (!Number.isSafeInteger(total) || end < start || end >= total || end - start + 1 !== length) return null
+  return { start, end, total }
+}
+
+/** The marker of a job's upload partials in a file name. */
+function partialMarker(jobId: string): string {
+  return `.bullpen-${jobId.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64)}.part-`
+}
+
+/**
+ * The partial file of an upload: the job's temp name (hidden, beside the destination) with the first 16 hex digits
+ * of the whole file's SHA-256 and its size, so that only the same file resumes it:
+ * `.clip.bullpen-<job>.part-<sha16>-<size>.mp4`.
+ */
+function partialPathFor(dest: string, jobId: string, sum: string, total: number): string {
+  const temp = tempPathFor(dest, jobId)
+  const ext = extname(dest)
+  return `${temp.slice(0, temp.length - ext.length)}-${sum.slice(0, 16)}-${total}${ext}`
+}
+
+interface HeldPartial {
+  path: string
+  /** First 16 hex digits of the SHA-256 of the whole file it is part of. */
+  sum16: string
+  total: number
+  /** Bytes held. */
+  size: number
+}
+
+/** The upload partial of a job in `dir` (a regular file, not a link), if any. */
+async function findPartial(dir: string, jobId: string): Promise<HeldPartial | null> {
+  const marker = partialMarker(jobId)
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const at = name.indexOf(marker)
+    if (!name.startsWith('.') || at < 0) continue
+    const m = /^([0-9a-f]{16})-(\d{1,16})(\.[^./]*)?$/.exec(name.slice(at + marker.length))
+    if (!m) continue
+    const path = join(dir, name)
+    const st = await lstat(path).catch(() => null)
+    if (!st?.isFile()) continue
+    return { path, sum16: m[1] as string, total: Number(m[2]), size: st.size }
+  }
+  return null
+}
+
+/** Removes the upload partials of a job in `dir` (a job that completed, failed or was removed resumes nothing). */
+export async function removeUploadPartials(dir: string, jobId: string): Promise<number> {
+  const marker = partialMarker(jobId)
+  let n = 0
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    if (name.startsWith('.') && name.includes(marker)) {
+      await rm(join(dir, name), { force: true })
+      n++
+    }
+  }
+  return n
+}
+
 /** The file service of one node. */
 export class FileService {
   private server: Server | undefined
   private readonly sockets = new Set<Socket>()
   private readonly checksums = new Map<string, Promise<string>>()
   private readonly uploading = new Set<string>()
+  /** Output folders of the jobs that uploaded here since start (to drop their partials when they end). */
+  private readonly uploadDirs = new Map<string, string>()
   private readonly log: Logger
   private boundPort = 0
 
@@ -162,6 +238,19 @@ export class FileService {
     await closed
   }
 
+  /**
+   * Drops what this node holds of a job's interrupted upload: call when the job completes, fails or is removed.
+   * Knows the jobs that uploaded here since this service started (a partial older than that is removed when its
+   * job runs again: a fresh upload, or the run's own clean-up, removes it).
+   */
+  async discardUpload(jobId: string): Promise<void> {
+    const dir = this.uploadDirs.get(jobId)
+    if (dir === undefined || this.uploading.has(jobId)) return
+    this.uploadDirs.delete(jobId)
+    const n = await removeUploadPartials(dir, jobId)
+    if (n > 0) this.log.info({ jobId, dir }, 'interrupted upload of a finished job removed')
+  }
+
   /** Key of the record of a delivered output. */
   outputKey(jobId: string): string {
     return `${this.opts.keyPrefix}:pool:output:${jobId}`
@@ -174,7 +263,7 @@ export class FileService {
     if (!m) return null
     const [, jobId, kind] = m as unknown as [string, string, string]
     if (!JOB_ID_PATTERN.test(jobId)) return null
-    if ((kind === 'input' && req.method !== 'GET') || (kind === 'output' && req.method !== 'PUT')) return null
+    if (kind === 'input' ? req.method !== 'GET' : req.method !== 'PUT' && req.method !== 'HEAD') return null
     const auth = req.headers.authorization
     const bearer = typeof auth === 'string' ? /^Bearer ([A-Za-z0-9_-]{1,128})$/.exec(auth) : null
     if (!bearer?.[1]) return null
@@ -194,6 +283,7 @@ export class FileService {
       return
     }
     if (ok.kind === 'input') await this.serveInput(req, res, ok.jobId, ok.data)
+    else if (req.method === 'HEAD') await this.reportOffset(req, res, ok.jobId, ok.data)
     else await this.receiveOutput(req, res, ok.jobId, ok.data)
   }
 
@@ -259,6 +349,21 @@ export class FileService {
     }
   }
 
+  /** HEAD: how many bytes of this job's output are held (of the file with the checksum sent, when one is). */
+  private async reportOffset(
+    req: IncomingMessage,
+    res: ServerResponse,
+    jobId: string,
+    data: JobData,
+  ): Promise<void> {
+    const sumText = req.headers[CHECKSUM_HEADER]
+    const p = await findPartial(data.outputDir, jobId)
+    const matches = !p || typeof sumText !== 'string' || sumText.slice(0, 16) === p.sum16
+    const offset = p && matches ? Math.min(p.size, p.total) : 0
+    res.writeHead(200, { [OFFSET_HEADER]: offset, 'Cache-Control': 'no-store', 'Content-Length': 0 })
+    res.end()
+  }
+
   private async receiveOutput(
     req: IncomingMessage,
     res: ServerResponse,
@@ -267,6 +372,7 @@ export class FileService {
   ): Promise<void> {
     const lengthText = req.headers['content-length']
     const sumText = req.headers[CHECKSUM_HEADER]
+    const rangeText = req.headers['content-range']
     const length = typeof lengthText === 'string' && /^\d{1,16}$/.test(lengthText) ? Number(lengthText) : NaN
     if (
       !Number.isSafeInteger(length) ||
@@ -274,6 +380,15 @@ export class FileService {
       typeof sumText !== 'string' ||
       !/^[a-f0-9]{64}$/.test(sumText)
     ) {
+      deny(res, 400)
+      return
+    }
+    // No Content-Range: the whole file in one request.
+    const range =
+      typeof rangeText === 'string'
+        ? parseContentRange(rangeText, length)
+        : { start: 0, end: length - 1, total: length }
+    if (!range) {
       deny(res, 400)
       return
     }
@@ -288,32 +403,60 @@ export class FileService {
       return
     }
     this.uploading.add(jobId)
+    this.uploadDirs.set(jobId, data.outputDir)
     let temp: string | undefined
     try {
-      await removeStaleTemps(data.outputDir, jobId)
-      const dest = await planOutput(data.input.path, data.outputDir, data.spec.format)
-      temp = tempPathFor(dest, jobId)
-      const hash = createHash('sha256')
+      let flags: string | number
+      if (range.start === 0) {
+        // A fresh start: whatever an earlier attempt left is of no use.
+        await removeStaleTemps(data.outputDir, jobId)
+        const dest = await planOutput(data.input.path, data.outputDir, data.spec.format)
+        temp = partialPathFor(dest, jobId, sumText, range.total)
+        flags = 'wx'
+      } else {
+        const p = await findPartial(data.outputDir, jobId)
+        const held = p && p.sum16 === sumText.slice(0, 16) && p.total === range.total ? p.size : 0
+        if (!p || held !== range.start) {
+          this.log.info({ jobId, offset: range.start, held }, 'output upload resumed at the wrong offset')
+          res.writeHead(409, { [OFFSET_HEADER]: held, 'Content-Length': 0, Connection: 'close' })
+          res.end()
+          return
+        }
+        temp = p.path
+        // Append to what is there, and never through a link someone put in its place.
+        flags = fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_NOFOLLOW
+      }
       let received = 0
-      const out = createWriteStream(temp, { flags: 'wx', mode: 0o644 })
-      req.on('data', (chunk: Buffer) => {
-        received += chunk.length
-        hash.update(chunk)
+      const limit = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          received += chunk.length
+          cb(received > length ? new Error('more bytes than announced') : null, chunk)
+        },
       })
+      const out = (await open(temp, flags, 0o644)).createWriteStream()
       try {
-        await pipeline(req, out)
+        await pipeline(req, limit, out)
+        if (received !== length) throw new Error('fewer bytes than announced')
       } catch (err) {
-        this.log.info({ jobId, err: errorMessage(err) }, 'output upload interrupted; temp file removed')
-        await rm(temp, { force: true })
+        if (!out.closed) await new Promise<void>((r) => out.once('close', () => r()))
+        this.log.info({ jobId, err: errorMessage(err) }, 'output upload interrupted; partial kept to resume')
         temp = undefined
         res.destroy()
         return
       }
-      const sum = hash.digest('hex')
-      if (received !== length || sum !== sumText) {
+      const held = (await stat(temp)).size
+      if (held < range.total) {
+        // A piece of the file: acknowledged, more to come.
+        res.writeHead(204, { [OFFSET_HEADER]: held })
+        res.end()
+        temp = undefined
+        return
+      }
+      const sum = held === range.total ? await sha256File(temp) : ''
+      if (sum !== sumText) {
         await rm(temp, { force: true })
         temp = undefined
-        this.log.warn({ jobId, received, length }, 'output upload did not match its checksum or size')
+        this.log.warn({ jobId, held, total: range.total }, 'output upload did not match its checksum or size')
         deny(res, 422)
         return
       }
@@ -324,16 +467,19 @@ export class FileService {
         sendJson(res, 200, { ...earlier, duplicate: true })
         return
       }
+      // Planned again: names in the folder may have changed while the upload was interrupted.
+      const dest = await planOutput(data.input.path, data.outputDir, data.spec.format)
       const finalPath = await commitOutput(temp, dest)
       temp = undefined
-      const delivered: DeliveredOutput = { path: finalPath, size: received, sha256: sum, duplicate: false }
+      const delivered: DeliveredOutput = { path: finalPath, size: held, sha256: sum, duplicate: false }
       await this.opts.redis.set(
         this.outputKey(jobId),
-        JSON.stringify({ path: finalPath, size: received, sha256: sum }),
+        JSON.stringify({ path: finalPath, size: held, sha256: sum }),
         'EX',
         30 * 24 * 3600,
       )
-      this.log.info({ jobId, path: finalPath }, 'output delivered')
+      this.uploadDirs.delete(jobId)
+      this.log.info({ jobId, path: finalPath, resumed: range.start > 0 }, 'output delivered')
       this.opts.onDelivered?.(jobId, delivered)
       sendJson(res, 200, delivered)
     } finally {

@@ -115,6 +115,12 @@ export class PoolMember {
       const forget = ({ jobId }: { jobId: string }): void =>
         void m.tokens.delete(jobId).catch(() => undefined)
       m.unsubscribe.push(q.events.on('completed', forget), q.events.on('removed', forget))
+      // An upload cut off for a job that then ended will never be resumed: drop what the origin holds of it.
+      const fs = m.fileService
+      const discard = ({ jobId }: { jobId: string }): void =>
+        void fs.discardUpload(jobId).catch(() => undefined)
+      for (const ev of ['completed', 'failed', 'removed'] as const)
+        m.unsubscribe.push(q.events.on(ev, discard))
       const url = await m.fileService.start()
       await m.registry.update({ fileServiceUrl: url })
       await m

@@ -2,7 +2,8 @@
  * The worker's side of a transfer: fetch a job's input from its origin's file service, and send the output back.
  * Both stream (no file is held in memory), report progress, are abortable, and remove their temp file on every
  * failure path. A download resumes after a dropped connection with a `Range` from what it already has and is
- * checked against the origin's SHA-256 of the whole file.
+ * checked against the origin's SHA-256 of the whole file; an upload resumes from the offset the origin says it holds
+ * (`HEAD`), and the origin checks the whole file's SHA-256 before it commits it.
  */
 import { createReadStream, createWriteStream } from 'node:fs'
 import { rename, rm, stat } from 'node:fs/promises'
@@ -11,7 +12,7 @@ import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { JobCancelledError, errorMessage } from '../errors'
 import { InputChangedError, OriginUnavailableError, TransferError, TransferRefusedError } from './errors'
-import { CHECKSUM_HEADER, sha256File } from './fileService'
+import { CHECKSUM_HEADER, OFFSET_HEADER, sha256File } from './fileService'
 
 /** Where a job's files are and how to authorise. */
 export interface TransferTarget {
@@ -261,7 +262,9 @@ export interface UploadResult {
 
 /**
  * Sends `file` as the output of a job. The origin verifies size and checksum and commits it; a job delivered
- * before returns the earlier output (`duplicate`). Retries dropped connections from the start.
+ * before returns the earlier output (`duplicate`). After a dropped connection it asks the origin how many bytes it
+ * holds (`HEAD`) and sends the rest from there (`Content-Range`); a whole file that fails the origin's checksum is
+ * sent again from the start, once.
  */
 export async function uploadOutput(
   target: TransferTarget,
@@ -276,10 +279,23 @@ export async function uploadOutput(
   let failures = 0
   let delay = opts.retryDelayMs ?? 250
   let everConnected = false
+  let restarts = 0
+  /** Where the next PUT starts; undefined: ask the origin first. */
+  let offset: number | undefined = 0
+  let before = 0
   for (;;) {
     if (signal?.aborted) throw abortError(signal)
     try {
-      const { status, body } = await put(url, file, size, sum, target.token, opts)
+      if (offset === undefined) {
+        const held = await headOffset(url, sum, target.token, signal)
+        everConnected = true
+        if (held.status !== 200) throw new StatusError(held.status)
+        // All of it held without a commit (the origin stopped between the two) or nonsense: start again.
+        offset = held.offset > 0 && held.offset < size ? held.offset : 0
+        if (offset > before) failures = 0
+        before = offset
+      }
+      const { status, body } = await put(url, file, offset, size, sum, target.token, opts)
       everConnected = true
       if (status === 200) {
         const r = JSON.parse(body) as Partial<UploadResult>
@@ -293,10 +309,20 @@ export async function uploadOutput(
         }
       }
       if (status === 403 || status === 400) throw describeRefusal(target, status, 'output')
+      if (status === 422) {
+        // The origin dropped what it had: the next attempt starts from zero.
+        if (++restarts > 1)
+          throw new TransferError(
+            `the output of job ${target.jobId} failed the checksum at ${target.origin} twice`,
+          )
+        offset = 0
+        continue
+      }
       throw new StatusError(status)
     } catch (err) {
       if (signal?.aborted) throw abortError(signal)
       if (err instanceof TransferRefusedError || err instanceof TransferError) throw err
+      offset = undefined
       if (err instanceof StatusError && err.status === 409 && failures + 1 >= maxFailures) {
         throw new TransferError(
           `node ${target.origin} cannot take the output of job ${target.jobId} (HTTP 409)`,
@@ -319,9 +345,34 @@ export async function uploadOutput(
   }
 }
 
+/** `HEAD` of an upload: how many bytes of this file the origin holds. */
+function headOffset(
+  url: string,
+  sum: string,
+  token: string,
+  signal: AbortSignal | undefined,
+): Promise<{ status: number; offset: number }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, {
+      method: 'HEAD',
+      headers: { Authorization: `Bearer ${token}`, [CHECKSUM_HEADER]: sum },
+      ...(signal ? { signal } : {}),
+    })
+    req.on('response', (res) => {
+      res.resume()
+      const text = res.headers[OFFSET_HEADER]
+      const offset = typeof text === 'string' && /^\d{1,16}$/.test(text) ? Number(text) : 0
+      resolve({ status: res.statusCode ?? 0, offset })
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
 function put(
   url: string,
   file: string,
+  start: number,
   size: number,
   sum: string,
   token: string,
@@ -333,7 +384,8 @@ function put(
       headers: {
         Authorization: `Bearer ${token}`,
         'Content-Type': 'application/octet-stream',
-        'Content-Length': String(size),
+        'Content-Length': String(size - start),
+        'Content-Range': `bytes ${start}-${size - 1}/${size}`,
         [CHECKSUM_HEADER]: sum,
       },
       ...(opts.signal ? { signal: opts.signal } : {}),
@@ -347,7 +399,7 @@ function put(
       res.on('error', reject)
     })
     req.on('error', reject)
-    let sent = 0
+    let sent = start
     const count = new Transform({
       transform(chunk: Buffer, _enc, cb) {
         sent += chunk.length
@@ -355,7 +407,7 @@ function put(
         cb(null, chunk)
       },
     })
-    pipeline(createReadStream(file), count, req).catch((err: unknown) => {
+    pipeline(createReadStream(file, { start }), count, req).catch((err: unknown) => {
       // The response (e.g. an early 403) may already explain; otherwise the request error does.
       if (!req.destroyed) req.destroy(err as Error)
     })
