@@ -60,7 +60,7 @@ async function worker(label: string, redisUrl: string): Promise<{ q: TranscodeQu
 }
 
 /** Queues a fresh job and waits until the worker has completed it. */
-async function freshJobCompletes(q: TranscodeQueue, label: string, timeoutMs = 30_000): Promise<void> {
+async function freshJobCompletes(q: TranscodeQueue, label: string, timeoutMs = 30_000): Promise<string> {
   const { id } = await q.add(jobData(label))
   await waitFor(
     async () => (await q.get(id))?.state === 'completed',
@@ -70,6 +70,7 @@ async function freshJobCompletes(q: TranscodeQueue, label: string, timeoutMs = 3
     timeoutMs,
     100,
   )
+  return id
 }
 
 describe('no Redis connection of a worker stays dead', () => {
@@ -101,6 +102,8 @@ describe('no Redis connection of a worker stays dead', () => {
     const redis = await startRedisServer()
     cleanups.push(() => redis.stop())
     const { q, ran } = await worker('ended', redis.url)
+    const completedEvents: string[] = []
+    q.events.on('completed', ({ jobId }) => completedEvents.push(jobId))
     await freshJobCompletes(q, 'before')
     const conns = connectionsOf(q)
     for (const kind of ['bclient', 'client', 'subscriber'] as const) {
@@ -109,7 +112,9 @@ describe('no Redis connection of a worker stays dead', () => {
       conns[kind].disconnect()
       await ended
       await waitFor(() => conns[kind].status === 'ready', `${kind} to be reconnected`, 10_000)
-      await freshJobCompletes(q, `after-${kind}`)
+      const id = await freshJobCompletes(q, `after-${kind}`)
+      // The subscriber came back subscribed: queue events still arrive.
+      await waitFor(() => completedEvents.includes(id), `the completed event of job ${id}`, 5000)
     }
     expect(ran).toHaveLength(4)
     await q.obliterate()
