@@ -3,7 +3,7 @@
  * measured side by side in the same run (alternating the two sides, repeated; median and min–max reported).
  * Writes bench/RESULTS.md and bench/results.json (a run with --only writes bench/tmp/RESULTS-only.md instead).
  */
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { startRedisServer } from '../tests/helpers/redis'
 import { describeMachine, ensureBuilt, machineLine, redisClient, repoRoot, tmpRoot } from './lib/env'
@@ -97,6 +97,15 @@ function render(results: FigureResult[], machine: string, args: Args, totalSec: 
   return lines.join('\n') + '\n'
 }
 
+/** bench/analysis.md (causes of missed targets, found by profiling and counting), appended to RESULTS.md. */
+async function analysis(): Promise<string> {
+  try {
+    return '\n' + (await readFile(join(repoRoot, 'bench', 'analysis.md'), 'utf8'))
+  } catch {
+    return ''
+  }
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2))
   const t0 = now()
@@ -151,7 +160,7 @@ async function main(): Promise<void> {
   }
   const totalSec = (now() - t0) / 1000
   const line = machineLine(machine)
-  const md = render(results, line, args, totalSec)
+  const md = render(results, line, args, totalSec) + (await analysis())
   const json = JSON.stringify({ machine, quick: args.quick, totalSec, figures: results }, null, 2) + '\n'
   const partial = args.only !== null
   const mdPath = partial ? join(tmpRoot, 'RESULTS-only.md') : join(repoRoot, 'bench', 'RESULTS.md')
