@@ -146,6 +146,15 @@ describe('bullpen pause / resume (this node)', () => {
         20_000,
       )
       expect(await cliRun(['pause'], data)).toMatch(/paused node/)
+      // The request travels over Redis; wait until the worker reports itself paused (its next heartbeat).
+      await waitFor(
+        async () =>
+          (JSON.parse(await cliRun(['nodes', '--json'], data)) as Array<{ paused: boolean }>).some(
+            (n) => n.paused,
+          ),
+        'worker paused',
+        20_000,
+      )
       await cliRun(['add', join(media, 'video-only.mp4'), '--to', 'mkv', '--out', out], data)
       await new Promise((r) => setTimeout(r, 3000))
       expect(await queue.getWaitingCount()).toBe(1)
