@@ -528,7 +528,14 @@ export class TranscodeQueue {
     await this.ready()
     this.localPaused = true
     // doNotWaitActive: return at once; running encodes may take hours.
-    await this.bull.pause(true, true)
+    try {
+      await this.bull.pause(true, true)
+    } catch (err) {
+      // With Redis away, Bull marks the queue paused and then fails to reconnect its blocking client ("Connection
+      // is closed."); the pause holds all the same and the connection comes back by itself (redis.ts).
+      if (!(this.bull as unknown as { paused?: unknown }).paused) throw err
+      this.log.warn({ err: errorMessage(err) }, 'paused while Redis is away')
+    }
   }
 
   /** This node's worker takes jobs again. */
