@@ -25,6 +25,7 @@ import { createAppApi, type CoreApi } from './core/app'
 import { errorMessage } from './core/errors'
 import { logger } from './core/logger'
 import { BullpenNode } from './core/node'
+import { SettingsStore, defaultDataDir } from './core/settings'
 import { RENDERER_CSP, startServer, type RunningServer } from './core/server'
 import { registerIpc } from './ipc'
 import { appMenuTemplate } from './menu'
@@ -178,6 +179,33 @@ async function startCore(): Promise<void> {
   )
 }
 
+/**
+ * Starts the core; when it cannot (Redis unreachable, ffmpeg missing…) says why and offers to retry, or to open the
+ * settings file (Redis URL) first, instead of just quitting. Resolves false when the user quits.
+ */
+async function startOrAsk(): Promise<boolean> {
+  for (;;) {
+    try {
+      await startCore()
+      return true
+    } catch (err) {
+      const settings = new SettingsStore(defaultDataDir())
+      settings.update({}) // make sure the file exists, so that it can be opened
+      const { response } = await dialog.showMessageBox({
+        type: 'error',
+        title: 'Bullpen cannot start',
+        message: 'Bullpen cannot start',
+        detail: `${errorMessage(err)}\n\nThe Redis URL and the other settings are in ${settings.file}.`,
+        buttons: ['Retry', 'Open settings file', 'Quit'],
+        defaultId: 0,
+        cancelId: 2,
+      })
+      if (response === 2) return false
+      if (response === 1) await shell.openPath(settings.file)
+    }
+  }
+}
+
 /** Stops everything in order: UI listeners, the dashboard, the API, then the node (hand-back, no orphan ffmpeg). */
 async function shutdown(): Promise<void> {
   for (const c of cleanups.splice(0)) c()
@@ -224,10 +252,7 @@ function main(): void {
         ),
       ),
     )
-    try {
-      await startCore()
-    } catch (err) {
-      dialog.showErrorBox('Bullpen cannot start', errorMessage(err))
+    if (!(await startOrAsk())) {
       app.exit(1)
       return
     }
