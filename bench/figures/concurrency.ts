@@ -27,6 +27,10 @@ const MIX: [number, PresetName][] = [
   [1, 'mkv'],
   [2, 'mp4'],
   [0, '480p'],
+  [1, '720p'],
+  [2, 'webm'],
+  [0, 'mkv'],
+  [0, 'gif'],
 ]
 
 async function batch(n: number, secs: number): Promise<{ file: string; preset: PresetName }[]> {
@@ -44,8 +48,8 @@ async function batch(n: number, secs: number): Promise<{ file: string; preset: P
 }
 
 export async function defaultConcurrency(ctx: BenchContext): Promise<FigureResult> {
-  const n = ctx.quick ? 4 : 8
-  const secs = ctx.quick ? 4 : 10
+  const n = ctx.quick ? 8 : 12
+  const secs = ctx.quick ? 3 : 8
   const reps = ctx.quick ? Math.min(ctx.reps, 2) : ctx.reps
   const jobs = await batch(n, secs)
   const encodes: Encode[] = await Promise.all(jobs.map((j) => encodeFor(j.file, j.preset)))
