@@ -103,6 +103,8 @@ beforeAll(async () => {
     redis,
     keyPrefix,
     lookupJob: (id) => Promise.resolve(jobs.get(id) ?? null),
+    // Short, so that the tests of stalled uploads need not wait the default 10 s.
+    uploadStallMs: 200,
   })
   await service.start()
 })
@@ -407,11 +409,13 @@ function offsetIn(head: string): number {
 
 /**
  * A proxy in front of the file service that cuts the first `cuts` uploads (PUT) after `after` bytes of each,
- * both ways, and counts the bytes of every PUT it passed on.
+ * both ways, and counts the bytes of every PUT it passed on. With `stall`, it does not cut but stops passing
+ * bytes on, and leaves the origin's side open whatever the worker does (a connection dead without a word).
  */
 async function cuttingUploadProxy(
   cuts: number,
   after: number,
+  stall = false,
 ): Promise<{ url: string; putBytes: number[]; ranges: string[]; heads: number; close(): Promise<void> }> {
   const state = { putBytes: [] as number[], ranges: [] as string[], heads: 0 }
   let cut = 0
@@ -430,16 +434,24 @@ async function cuttingUploadProxy(
     state.ranges.push(String(req.headers['content-range']))
     const cutThis = cut < cuts
     if (cutThis) cut++
+    let stalled = false
     req.on('data', (c: Buffer) => {
-      if (up.destroyed) return
+      if (up.destroyed || stalled) return
       state.putBytes[i] = (state.putBytes[i] ?? 0) + c.length
       up.write(c)
       if (cutThis && (state.putBytes[i] ?? 0) > after) {
+        if (stall) {
+          stalled = true
+          req.pause()
+          return
+        }
         up.destroy()
         req.socket.destroy()
       }
     })
-    req.on('end', () => up.end())
+    req.on('end', () => {
+      if (!stalled) up.end()
+    })
   })
   await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r))
   return {
@@ -484,6 +496,58 @@ describe('resumable uploads', () => {
     } finally {
       await proxy.close()
     }
+  })
+
+  it('resumes through a new connection when the old one went silent, and the stalled upload gives way', async () => {
+    const out = join(dir, 'out-stall')
+    await mkdir(out)
+    const { id, token } = addJob('606', 'active', { outputDir: out })
+    const file = join(workDir, 'encoded-606.mp4')
+    const bytes = randomBytes(2 * 1024 * 1024)
+    await writeFile(file, bytes)
+    const proxy = await cuttingUploadProxy(1, 512 * 1024, true)
+    try {
+      const r = await uploadOutput({ baseUrl: proxy.url, jobId: id, token, origin: ORIGIN }, file, {
+        retryDelayMs: 20,
+        idleTimeoutMs: 300,
+      })
+      expect((await readFile(r.path)).equals(bytes)).toBe(true)
+      expect(await filesIn(out)).toEqual(['clip.mp4'])
+      const starts = proxy.ranges.map((cr) => Number(/^bytes (\d+)-/.exec(cr)?.[1]))
+      expect(starts[0]).toBe(0)
+      expect(starts.at(-1)).toBeGreaterThan(256 * 1024)
+      expect(proxy.putBytes.reduce((a, b) => a + b, 0)).toBeLessThan(bytes.length + 512 * 1024)
+    } finally {
+      await proxy.close()
+    }
+  })
+
+  it('refuses a second upload of a job while the first is still receiving (409, Retry-After)', async () => {
+    const out = join(dir, 'out-busy')
+    await mkdir(out)
+    const { id, token } = addJob('607', 'active', { outputDir: out })
+    const body = randomBytes(5000)
+    const sum = createHash('sha256').update(body).digest('hex')
+    // A first upload sends 2000 bytes and keeps its connection open.
+    const first = connect(service.port, '127.0.0.1')
+    const firstClosed = new Promise<void>((r) => first.on('close', () => r()))
+    first.on('error', () => undefined)
+    first.write(
+      `PUT /jobs/${id}/output HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Length: 5000\r\n` +
+        `X-Checksum-SHA256: ${sum}\r\n\r\n`,
+    )
+    first.write(body.subarray(0, 2000))
+    await new Promise((r) => setTimeout(r, 50))
+    const busy = await rawPut(id, token, body.subarray(2000), 2000, 5000, sum)
+    expect(busy.status).toBe(409)
+    expect(busy.head).toMatch(/\r\nRetry-After: \d+/)
+    // Silent for longer than uploadStallMs: the new upload takes over from what the first one left.
+    await new Promise((r) => setTimeout(r, 300))
+    const rest = await rawPut(id, token, body.subarray(2000), 2000, 5000, sum)
+    expect(rest.status).toBe(200)
+    await firstClosed
+    expect((await readFile(join(out, 'clip.mp4'))).equals(body)).toBe(true)
+    expect(await filesIn(out)).toEqual(['clip.mp4'])
   })
 
   it('takes pieces at exactly the offset it holds (409 otherwise) and answers HEAD per file', async () => {

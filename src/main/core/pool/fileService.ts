@@ -70,6 +70,12 @@ export interface FileServiceOptions {
   advertiseHost?: string
   /** Idle time after which a silent connection is dropped. */
   idleTimeoutMs?: number
+  /**
+   * An upload of a job that has received nothing for this long gives way to a new upload of the same job (a
+   * connection that died without a word: the worker's retry would otherwise wait for the idle timeout). Keep it
+   * below the workers' idle timeout. Default 10 s.
+   */
+  uploadStallMs?: number
   /** Called when an output has been committed (not for duplicates). */
   onDelivered?(jobId: string, output: DeliveredOutput): void
   logger?: Logger
@@ -175,7 +181,11 @@ export class FileService {
   private server: Server | undefined
   private readonly sockets = new Set<Socket>()
   private readonly checksums = new Map<string, Promise<string>>()
-  private readonly uploading = new Set<string>()
+  /** Uploads in progress: when the last bytes came, how to stop one, and when it is over. */
+  private readonly uploading = new Map<
+    string,
+    { lastData: number; receiving: boolean; stop(): void; done: Promise<void> }
+  >()
   /** Output folders of the jobs that uploaded here since start (to drop their partials when they end). */
   private readonly uploadDirs = new Map<string, string>()
   private readonly log: Logger
@@ -398,11 +408,36 @@ export class FileService {
       deny(res, 409)
       return
     }
-    if (this.uploading.has(jobId)) {
-      deny(res, 409) // another upload of this job is running here; the worker retries later
-      return
+    const running = this.uploading.get(jobId)
+    if (running) {
+      const silent = Date.now() - running.lastData
+      const stallMs = this.opts.uploadStallMs ?? 10_000
+      if (silent < stallMs || !running.receiving) {
+        // Another upload of this job is running here; the worker retries later.
+        res.writeHead(409, {
+          'Retry-After': Math.max(1, Math.ceil((stallMs - silent) / 1000)),
+          'Content-Length': 0,
+          Connection: 'close',
+        })
+        res.end()
+        return
+      }
+      this.log.info({ jobId, silentMs: silent }, 'a stalled upload gives way to a new one')
+      running.stop()
+      await running.done
+      if (this.uploading.has(jobId)) {
+        deny(res, 409)
+        return
+      }
     }
-    this.uploading.add(jobId)
+    let finished = (): void => undefined
+    const entry = {
+      lastData: Date.now(),
+      receiving: true,
+      stop: () => req.destroy(new Error('superseded by a new upload')),
+      done: new Promise<void>((r) => (finished = r)),
+    }
+    this.uploading.set(jobId, entry)
     this.uploadDirs.set(jobId, data.outputDir)
     let temp: string | undefined
     try {
@@ -427,9 +462,12 @@ export class FileService {
         flags = fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_NOFOLLOW
       }
       let received = 0
+      const hash = createHash('sha256')
       const limit = new Transform({
         transform(chunk: Buffer, _enc, cb) {
           received += chunk.length
+          entry.lastData = Date.now()
+          hash.update(chunk)
           cb(received > length ? new Error('more bytes than announced') : null, chunk)
         },
       })
@@ -438,12 +476,14 @@ export class FileService {
         await pipeline(req, limit, out)
         if (received !== length) throw new Error('fewer bytes than announced')
       } catch (err) {
+        entry.receiving = false
         if (!out.closed) await new Promise<void>((r) => out.once('close', () => r()))
         this.log.info({ jobId, err: errorMessage(err) }, 'output upload interrupted; partial kept to resume')
         temp = undefined
         res.destroy()
         return
       }
+      entry.receiving = false
       const held = (await stat(temp)).size
       if (held < range.total) {
         // A piece of the file: acknowledged, more to come.
@@ -452,7 +492,8 @@ export class FileService {
         temp = undefined
         return
       }
-      const sum = held === range.total ? await sha256File(temp) : ''
+      // Sent in one go, the streamed hash is the file's; resumed, the whole file is read again.
+      const sum = held !== range.total ? '' : range.start === 0 ? hash.digest('hex') : await sha256File(temp)
       if (sum !== sumText) {
         await rm(temp, { force: true })
         temp = undefined
@@ -483,8 +524,9 @@ export class FileService {
       this.opts.onDelivered?.(jobId, delivered)
       sendJson(res, 200, delivered)
     } finally {
-      this.uploading.delete(jobId)
       if (temp) await rm(temp, { force: true }).catch(() => undefined)
+      this.uploading.delete(jobId)
+      finished()
     }
   }
 

@@ -390,7 +390,19 @@ function put(
       },
       ...(opts.signal ? { signal: opts.signal } : {}),
     })
+    // A connection that died without a word stalls the body: give up on it and resume through a new one.
+    const idleMs = opts.idleTimeoutMs ?? 30_000
+    let timer: NodeJS.Timeout | undefined
+    const arm = (ms = idleMs): void => {
+      clearTimeout(timer)
+      timer = setTimeout(() => req.destroy(new Error(`upload stalled: no progress for ${ms} ms`)), ms)
+    }
+    arm()
+    req.on('close', () => clearTimeout(timer))
+    // All sent: the origin reads the whole file back to check it before it answers (allow 20 MB/s for that).
+    req.on('finish', () => arm(idleMs + Math.ceil(size / (20 * 1024 * 1024)) * 1000))
     req.on('response', (res) => {
+      clearTimeout(timer)
       const chunks: Buffer[] = []
       res.on('data', (c: Buffer) => chunks.push(c))
       res.on('end', () =>
@@ -402,6 +414,7 @@ function put(
     let sent = start
     const count = new Transform({
       transform(chunk: Buffer, _enc, cb) {
+        arm()
         sent += chunk.length
         opts.onProgress?.(sent, size)
         cb(null, chunk)
