@@ -416,10 +416,18 @@ async function cuttingUploadProxy(
   cuts: number,
   after: number,
   stall = false,
+  refuseHead = false,
 ): Promise<{ url: string; putBytes: number[]; ranges: string[]; heads: number; close(): Promise<void> }> {
   const state = { putBytes: [] as number[], ranges: [] as string[], heads: 0 }
   let cut = 0
   const proxy: Server = createHttpServer((req, res) => {
+    if (refuseHead && req.method === 'HEAD') {
+      // As an origin of an earlier version, which knew no HEAD.
+      state.heads++
+      res.writeHead(403, { 'Content-Length': 0 })
+      res.end()
+      return
+    }
     const up = request(`${service.url}${req.url}`, { method: req.method, headers: req.headers }, (upRes) => {
       res.writeHead(upRes.statusCode ?? 500, upRes.headers)
       upRes.pipe(res)
@@ -517,6 +525,27 @@ describe('resumable uploads', () => {
       expect(starts[0]).toBe(0)
       expect(starts.at(-1)).toBeGreaterThan(256 * 1024)
       expect(proxy.putBytes.reduce((a, b) => a + b, 0)).toBeLessThan(bytes.length + 512 * 1024)
+    } finally {
+      await proxy.close()
+    }
+  })
+
+  it('starts again from zero when the origin knows no HEAD (an earlier version)', async () => {
+    const out = join(dir, 'out-nohead')
+    await mkdir(out)
+    const { id, token } = addJob('608', 'active', { outputDir: out })
+    const file = join(workDir, 'encoded-608.mp4')
+    const bytes = randomBytes(2 * 1024 * 1024)
+    await writeFile(file, bytes)
+    const proxy = await cuttingUploadProxy(1, 512 * 1024, false, true)
+    try {
+      const r = await uploadOutput({ baseUrl: proxy.url, jobId: id, token, origin: ORIGIN }, file, {
+        retryDelayMs: 20,
+      })
+      expect((await readFile(r.path)).equals(bytes)).toBe(true)
+      expect(await filesIn(out)).toEqual(['clip.mp4'])
+      expect(proxy.heads).toBe(1)
+      expect(proxy.ranges.map((cr) => /^bytes (\d+)-/.exec(cr)?.[1])).toEqual(['0', '0'])
     } finally {
       await proxy.close()
     }

@@ -289,7 +289,8 @@ export async function uploadOutput(
       if (offset === undefined) {
         const held = await headOffset(url, sum, target.token, signal)
         everConnected = true
-        if (held.status !== 200) throw new StatusError(held.status)
+        // 403: an origin of an earlier version knows no HEAD; the PUT from 0 tells a real refusal.
+        if (held.status !== 200 && held.status !== 403) throw new StatusError(held.status)
         // All of it held without a commit (the origin stopped between the two) or nonsense: start again.
         offset = held.offset > 0 && held.offset < size ? held.offset : 0
         if (offset > before) failures = 0
