@@ -431,12 +431,13 @@ describe('TranscodeQueue', () => {
     expect(await q.get(copy.id)).toBeNull()
     const dedupeKeys = async (): Promise<number> =>
       (await q.connections.client.keys(`${q.prefix}:transcode:bp:dedupe:*`)).length
-    expect(await dedupeKeys()).toBe(2) // good.mp4 (completed) and fail.mp4 (retried, failed again)
+    // Keys of finished jobs are released when they end (good.mp4 completed, fail.mp4 failed for good).
+    await waitFor(async () => (await dedupeKeys()) === 0, 'keys of finished jobs released', 5_000)
     await q.pauseLocal()
     const waiting = await q.add(jobData())
-    expect(await dedupeKeys()).toBe(3)
+    expect(await dedupeKeys()).toBe(1)
     expect(await q.clean(60_000)).toEqual({ completed: 0, failed: 0 })
-    // Keys of finished jobs are swept by clean(); the waiting job's key stays and still blocks a copy.
+    // The waiting job's key survives a clean and still blocks a copy.
     expect(await dedupeKeys()).toBe(1)
     expect(await q.add(jobData({ file: (await q.get(waiting.id))?.data?.input.path ?? '' }))).toEqual({
       id: waiting.id,
@@ -577,5 +578,25 @@ describe('TranscodeQueue', () => {
       await cleaner.close()
       await conns.close()
     }
+  })
+})
+
+describe('de-duplication keys', () => {
+  it('are dropped when their jobs end, so Redis does not keep one per job ever queued', async () => {
+    const q = makeQueue(uniquePrefix('dedupe-gc'), { attempts: 1 })
+    const ids: string[] = []
+    for (let i = 0; i < 6; i++) ids.push((await q.add(jobData())).id)
+    const failing = ids[5]
+    await q.process(2, (job) =>
+      String(job.id) === failing ? Promise.reject(new Error('boom')) : Promise.resolve('ok'),
+    )
+    await waitFor(async () => {
+      const s = await q.stats()
+      return s.completed === 5 && s.failed === 1
+    }, 'all jobs ended')
+    const dedupeKeys = async (): Promise<string[]> =>
+      q.connections.client.keys(`${q.prefix}:${q.name}:bp:dedupe:*`)
+    await waitFor(async () => (await dedupeKeys()).length === 0, 'dedupe keys released', 5_000)
+    expect(await dedupeKeys()).toEqual([])
   })
 })

@@ -598,6 +598,19 @@ export class TranscodeQueue {
       setWorkerName().catch((err: unknown) =>
         this.log.debug({ err: errorMessage(err) }, 'setWorkerName failed'),
       )
+    // A finished job no longer blocks its file from being queued again: drop its de-duplication key now (only
+    // when that key still names this job and the job is no longer live — a failure that will be retried keeps it),
+    // so Redis does not keep one key per job ever queued (found by the soak benchmark).
+    const release = (job: Bull.Job<JobData>): void => {
+      const dk = this.dedupeKeyOf(job.data)
+      if (!dk) return
+      this.lua('bpDedupeSweep', [this.key('completed'), this.key('failed')], [this.key(''), dk]).catch(
+        (err: unknown) => this.log.debug({ err: errorMessage(err) }, 'dedupe key not released'),
+      )
+    }
+    this.bull.on('completed', release)
+    this.bull.on('failed', release)
+    this.sweepDedupeKeys().catch((err: unknown) => this.log.debug({ err: errorMessage(err) }, 'dedupe sweep'))
     // Bull's process() resolves only when the queue closes, so it is not awaited.
     this.bull
       .process(concurrency, (job: Bull.Job<JobData>) => this.runJob(job, handler))
