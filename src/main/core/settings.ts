@@ -11,8 +11,8 @@ import type { Settings } from '../../shared/api'
 import { PRIORITIES } from '../../shared/spec'
 import { logger } from './logger'
 
-/** Default concurrency: see the README ("Concurrency") for the measurements behind it. */
-export const DEFAULT_CONCURRENCY = 1
+/** Default concurrency: measured in bench/RESULTS.md (figure 2, mixed presets on a 2-core machine). */
+export const DEFAULT_CONCURRENCY = 2
 export const MAX_CONCURRENCY = 32
 
 export const SettingsSchema = z.object({
