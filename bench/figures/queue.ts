@@ -218,7 +218,9 @@ export async function probeQueueing(ctx: BenchContext): Promise<FigureResult> {
     )
     direct.push(ms / 1000)
   }
-  for (let rep = 0; rep < ctx.reps; rep++) {
+  // Quick: 2 reps (each side probes 200 files; the 5-minute budget).
+  const reps = ctx.quick ? Math.min(ctx.reps, 2) : ctx.reps
+  for (let rep = 0; rep < reps; rep++) {
     if (rep % 2 === 0) {
       await runBullpen(rep)
       await runDirect()
@@ -227,7 +229,7 @@ export async function probeQueueing(ctx: BenchContext): Promise<FigureResult> {
       await runBullpen(rep)
     }
     ctx.log(
-      `  rep ${rep + 1}/${ctx.reps}: bullpen add ${bp.at(-1)?.toFixed(2)} s, ffprobe ${direct.at(-1)?.toFixed(2)} s`,
+      `  rep ${rep + 1}/${reps}: bullpen add ${bp.at(-1)?.toFixed(2)} s, ffprobe ${direct.at(-1)?.toFixed(2)} s`,
     )
   }
   await flush(ctx)
