@@ -4,6 +4,7 @@
  * Writes bench/RESULTS.md and bench/results.json (a run with --only writes bench/tmp/RESULTS-only.md instead).
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { startRedisServer } from '../tests/helpers/redis'
 import { describeMachine, ensureBuilt, machineLine, redisClient, repoRoot, tmpRoot } from './lib/env'
@@ -159,7 +160,10 @@ async function main(): Promise<void> {
     await redis.stop()
   }
   const totalSec = (now() - t0) / 1000
-  const line = machineLine(machine)
+  // Other work on the machine shows as a rise between start and end.
+  const line = `${machineLine(machine)}; load average at the end ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')}`
   const md = render(results, line, args, totalSec) + (await analysis())
   const json = JSON.stringify({ machine, quick: args.quick, totalSec, figures: results }, null, 2) + '\n'
   const partial = args.only !== null
