@@ -103,10 +103,10 @@ export async function soak(ctx: BenchContext): Promise<FigureResult> {
   ]
   if ((keys['bp:dedupe:* keys'] ?? 0) > 300) {
     notes.push(
-      'The de-duplication keys (`bp:dedupe:<hash>`, made permanent by bpDedupeConfirm) are never deleted when Bull ' +
-        'removes a completed job (removeOnComplete), so Redis keeps one per job ever queued: it grows without bound. ' +
-        'Fix (src/main/core/queue.ts): give the key a TTL when the job completes/fails (e.g. in the worker after the ' +
-        'handler, or a `completed`/`failed` listener: `PEXPIRE dedupeKey` or DEL when it still points to that job).',
+      'The de-duplication keys (`bp:dedupe:<hash>`, made permanent by bpDedupeConfirm) are not deleted when Bull ' +
+        'removes a completed job (removeOnComplete); only `bullpen clean` (sweepDedupeKeys) removes them, so a node ' +
+        'that never runs it keeps one per job ever queued. Fix (src/main/core/queue.ts): delete the key when its job ' +
+        'completes or fails for good (if it still points to that job), or sweep every N completions.',
     )
   }
   return {
