@@ -19,7 +19,7 @@ import type {
 import { type JobData, describeSpec } from '../../shared/spec'
 import { prepareFiles, resolveSpec } from './enqueue'
 import { errorMessage } from './errors'
-import { checkFfmpeg, listEncoders } from './ffmpeg'
+import { checkFfmpeg, detectCapabilities, listEncoders } from './ffmpeg'
 import { logger } from './logger'
 import { OutputLedger } from './outputLedger'
 import type { PoolConfig } from './pool/config'
@@ -116,8 +116,12 @@ export class BullpenNode {
       ...(opts.redisUrl ? { flag: opts.redisUrl } : {}),
       settings: s.redisUrl,
     })
-    await ensureRedis({ url: redisUrl, dataDir, manage: opts.manageRedis ?? true })
-    const ff = await checkFfmpeg()
+    // A worker's first job needs ffmpeg's encoder and filter lists: read them while Redis connects (they are cached).
+    if (opts.work) void Promise.all([listEncoders(), detectCapabilities()]).catch(() => undefined)
+    const [, ff] = await Promise.all([
+      ensureRedis({ url: redisUrl, dataDir, manage: opts.manageRedis ?? true }),
+      checkFfmpeg(),
+    ])
     const id = nodeIdFor(dataDir)
     const name = opts.name ?? (s.nodeName || hostname())
     const baseName = opts.queueName ?? 'transcode'

@@ -282,6 +282,19 @@ async function looksLikeMedia(file: string): Promise<boolean> {
 }
 
 /**
+ * Probes of this process, by path + size + mtime: `bullpen transcode` probes a file when it queues it and again when
+ * its worker takes the job; a file that changed in between has another key.
+ */
+const probeCache = new Map<string, MediaInfo>()
+const PROBE_CACHE_SIZE = 256
+
+function remember(key: string, info: MediaInfo): void {
+  probeCache.delete(key)
+  probeCache.set(key, info)
+  if (probeCache.size > PROBE_CACHE_SIZE) probeCache.delete(probeCache.keys().next().value as string)
+}
+
+/**
  * Probes an input file. Refuses (InputRefusedError, naming the file) a missing path, something that is not a
  * regular file, an empty file, a file ffprobe cannot read (a damaged MP4 without its moov atom is called
  * "damaged or incomplete"), and a file without audio or video streams.
@@ -290,6 +303,7 @@ export async function probeInput(file: string): Promise<MediaInfo> {
   const abs = path.resolve(file)
   const name = path.basename(abs)
   let size: number
+  let cacheKey: string
   try {
     const st = await stat(abs)
     if (!st.isFile()) {
@@ -299,6 +313,8 @@ export async function probeInput(file: string): Promise<MediaInfo> {
       )
     }
     size = st.size
+    // The ffprobe in use is part of the key: switching binaries (settings, tests) probes afresh.
+    cacheKey = `${ffmpegPaths().ffprobe}\0${abs}\0${st.size}\0${st.mtimeMs}`
   } catch (err) {
     if (err instanceof InputRefusedError) throw err
     const code = (err as NodeJS.ErrnoException).code
@@ -309,6 +325,8 @@ export async function probeInput(file: string): Promise<MediaInfo> {
     throw new InputRefusedError(`${name} cannot be read: ${(err as Error).message}`, abs)
   }
   if (size === 0) throw new InputRefusedError(`${name} is empty (0 bytes)`, abs)
+  const cached = probeCache.get(cacheKey)
+  if (cached) return structuredClone(cached)
 
   let raw: RawProbe
   try {
@@ -335,7 +353,9 @@ export async function probeInput(file: string): Promise<MediaInfo> {
       throw new InputRefusedError(`${name} cannot be read: permission denied`, abs)
     throw new InputRefusedError(`${name} cannot be read by ffprobe (${line})`, abs)
   }
-  return parseProbe(raw, abs, size)
+  const info = parseProbe(raw, abs, size)
+  remember(cacheKey, info)
+  return structuredClone(info)
 }
 
 /**
