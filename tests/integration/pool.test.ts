@@ -155,8 +155,8 @@ describe('pool of separate processes without shared storage', () => {
     for (const [src, dest] of inputs) await copyFile(join(media, src), join(files, dest))
     const global = (data: string) => ['--redis', redis.url, '--data-dir', join(dir, data)]
 
-    const w1 = bullpen('w1', [...global('w1'), 'worker', '--name', 'w1'])
-    let w2 = bullpen('w2', [...global('w2'), 'worker', '--name', 'w2'])
+    const w1 = bullpen('w1', [...global('w1'), 'worker', '--name', 'w1', '--concurrency', '1'])
+    let w2 = bullpen('w2', [...global('w2'), 'worker', '--name', 'w2', '--concurrency', '1'])
     await until(
       () => w1.out.some((l) => l.includes('ready')),
       () => `w1 to start\n${tail(w1)}`,
@@ -242,7 +242,7 @@ describe('pool of separate processes without shared storage', () => {
       // The killed worker left its partial files of the job in its scratch folder; when w2 comes back (same data
       // folder) it empties it at start (it may then take a new job at once: only the old job's files count).
       const leftBehind = await readdir(join(dir, 'w2', 'scratch'))
-      w2 = bullpen('w2-again', [...global('w2'), 'worker', '--name', 'w2'])
+      w2 = bullpen('w2-again', [...global('w2'), 'worker', '--name', 'w2', '--concurrency', '1'])
       await until(
         () => w2.out.some((l) => l.includes('ready')),
         () => `w2 to restart\n${tail(w2)}`,
