@@ -3,68 +3,20 @@
  * job needs leaves the job (no attempt counted) while a live pool node has that encoder, and a worker that has it
  * completes it.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
 import { chmod, copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import Redis from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ffmpegPaths, probeInput } from '../../src/main/core/ffmpeg'
-import { type RedisServerHandle, startRedisServer, waitFor } from '../helpers/redis'
+import { killAll, repoRoot, startBullpen, tail, until } from '../helpers/processes'
+import { type RedisServerHandle, startRedisServer } from '../helpers/redis'
 
-const repoRoot = resolve(__dirname, '..', '..')
 const media = resolve(repoRoot, '..', 'shared', 'media')
 
-interface Proc {
-  name: string
-  child: ChildProcess
-  out: string[]
-  err: string[]
-  exited: Promise<number | null>
-}
-const procs: Proc[] = []
 let redis: RedisServerHandle
 let dir: string
-
-function bullpen(name: string, args: string[], env: Record<string, string> = {}): Proc {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', join(repoRoot, 'src', 'cli', 'index.ts'), ...args],
-    {
-      cwd: repoRoot,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, BULLPEN_LOG_LEVEL: 'info', ...env },
-    },
-  )
-  const p: Proc = {
-    name,
-    child,
-    out: [],
-    err: [],
-    exited: new Promise((r) => child.once('exit', (c) => r(c))),
-  }
-  child.stdout?.on('data', (d: Buffer) => p.out.push(...d.toString().split('\n').filter(Boolean)))
-  child.stderr?.on('data', (d: Buffer) => p.err.push(...d.toString().split('\n').filter(Boolean)))
-  procs.push(p)
-  return p
-}
-
-function tail(p: Proc): string {
-  return `--- ${p.name}:\n${[...p.out, ...p.err].slice(-25).join('\n')}`
-}
-
-async function until(
-  fn: () => boolean | Promise<boolean>,
-  what: () => string,
-  timeoutMs: number,
-): Promise<void> {
-  try {
-    await waitFor(fn, 'condition', timeoutMs, 100)
-  } catch {
-    throw new Error(`timed out after ${timeoutMs} ms waiting for ${what()}`)
-  }
-}
+const bullpen = startBullpen
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'bullpen-cap-'))
@@ -72,14 +24,7 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
-  for (const p of procs) {
-    try {
-      if (p.child.pid) process.kill(-p.child.pid, 'SIGKILL')
-    } catch {
-      // gone
-    }
-  }
-  await Promise.all(procs.map((p) => p.exited))
+  await killAll()
   await redis?.stop()
   await rm(dir, { recursive: true, force: true })
 })

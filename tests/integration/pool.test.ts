@@ -5,7 +5,6 @@
  * SIGKILLed and restarted once. Every file comes out exactly once in the origin's folder (checked with ffprobe),
  * the killed worker's job is finished by the other worker, and no temp file is left on any node.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
 import { copyFile, mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { connect } from 'node:net'
@@ -13,78 +12,26 @@ import { join, resolve } from 'node:path'
 import Redis from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { probeInput } from '../../src/main/core/ffmpeg'
-import { type RedisServerHandle, startRedisServer, waitFor } from '../helpers/redis'
+import {
+  killAll,
+  killGroup,
+  type Proc,
+  procs,
+  repoRoot,
+  startBullpen,
+  tail,
+  until,
+} from '../helpers/processes'
+import { type RedisServerHandle, startRedisServer } from '../helpers/redis'
 
-const repoRoot = resolve(__dirname, '..', '..')
 const media = resolve(repoRoot, '..', 'shared', 'media')
 
-interface Proc {
-  name: string
-  child: ChildProcess
-  out: string[]
-  err: string[]
-  exited: Promise<number | null>
-}
-
-const procs: Proc[] = []
 let redis: RedisServerHandle
 let dir: string
 
-/** Starts `bullpen <args>` from the sources, in its own process group (so a kill takes its ffmpeg too). */
+/** Starts `bullpen <args>`, with short locks so a killed worker's job is noticed in seconds (the defaults suit long encodes). */
 function bullpen(name: string, args: string[]): Proc {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', join(repoRoot, 'src', 'cli', 'index.ts'), ...args],
-    {
-      cwd: repoRoot,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        ...process.env,
-        BULLPEN_LOG_LEVEL: 'info',
-        // Short locks so a killed worker's job is noticed in seconds (the defaults suit long encodes).
-        BULLPEN_LOCK_DURATION_MS: '4000',
-        BULLPEN_STALLED_INTERVAL_MS: '2000',
-      },
-    },
-  )
-  const p: Proc = {
-    name,
-    child,
-    out: [],
-    err: [],
-    exited: new Promise((r) => child.once('exit', (code) => r(code))),
-  }
-  child.stdout?.on('data', (d: Buffer) => p.out.push(...d.toString().split('\n').filter(Boolean)))
-  child.stderr?.on('data', (d: Buffer) => p.err.push(...d.toString().split('\n').filter(Boolean)))
-  procs.push(p)
-  return p
-}
-
-function killGroup(p: Proc, signal: NodeJS.Signals): void {
-  try {
-    if (p.child.pid) process.kill(-p.child.pid, signal)
-  } catch {
-    // already gone
-  }
-}
-
-function tail(p: Proc): string {
-  return `--- ${p.name} stdout:\n${p.out.slice(-20).join('\n')}\n--- ${p.name} stderr:\n${p.err.slice(-30).join('\n')}`
-}
-
-/** {@link waitFor} with a failure message built when it fails (the processes' latest output). */
-async function until(
-  fn: () => boolean | Promise<boolean>,
-  what: () => string,
-  timeoutMs: number,
-  everyMs = 100,
-) {
-  try {
-    await waitFor(fn, 'condition', timeoutMs, everyMs)
-  } catch {
-    throw new Error(`timed out after ${timeoutMs} ms waiting for ${what()}`)
-  }
+  return startBullpen(name, args, { BULLPEN_LOCK_DURATION_MS: '4000', BULLPEN_STALLED_INTERVAL_MS: '2000' })
 }
 
 /** One raw HTTP request (exact bytes); the status and how many body bytes came back. */
@@ -134,8 +81,7 @@ afterAll(async () => {
       )
     }
   }
-  for (const p of procs) killGroup(p, 'SIGKILL')
-  await Promise.all(procs.map((p) => p.exited))
+  await killAll()
   await redis?.stop()
   await rm(dir, { recursive: true, force: true })
 })
