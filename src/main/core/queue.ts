@@ -846,16 +846,17 @@ export class TranscodeQueue {
       }
     }
     try {
-      await this.lua(
+      // One round trip: mark the job as ours and learn whether a cancel is already pending (raw Bull needs none).
+      const marked = await this.lua<number>(
         'bpMarkActive',
-        [this.key(id)],
+        [this.key(id), this.cancelKey(id)],
         [
           this.nodeId,
           this.busChannel,
           JSON.stringify({ t: 'active', jobId: id, node: this.nodeId } satisfies BusMessage),
         ],
       )
-      await checkCancel()
+      if (marked === 2) controller.abort(new CancelRequested(id))
       poll = setInterval(() => {
         checkCancel().catch(() => undefined)
       }, this.cancelPollMs)

@@ -191,11 +191,16 @@ redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 2
 `
 
-/** Records which node runs a job (only while the job exists) and announces it. KEYS: job key. ARGV: node, channel, message. */
+/**
+ * Records which node runs a job (only while the job exists) and announces it; in the same round trip, tells whether
+ * a cancel was requested for it. KEYS: job key, cancel key. ARGV: node, channel, message.
+ * Returns 0 (no such job), 1 (marked), 2 (marked, and a cancel is pending).
+ */
 export const MARK_ACTIVE = `
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('HSET', KEYS[1], 'bpNode', ARGV[1])
   redis.call('PUBLISH', ARGV[2], ARGV[3])
+  if redis.call('EXISTS', KEYS[2]) == 1 then return 2 end
   return 1
 end
 return 0
@@ -228,7 +233,7 @@ export const SCRIPTS = {
   bpRetry: { numberOfKeys: 9, lua: RETRY },
   bpHandBack: { numberOfKeys: 7, lua: HAND_BACK },
   bpCancel: { numberOfKeys: 9, lua: CANCEL },
-  bpMarkActive: { numberOfKeys: 1, lua: MARK_ACTIVE },
+  bpMarkActive: { numberOfKeys: 2, lua: MARK_ACTIVE },
 } as const
 
 export type ScriptName = keyof typeof SCRIPTS
