@@ -132,21 +132,32 @@ export async function prepareFile(
   }
 }
 
-/** Prepares many files with a bounded number of probes at once; results keep the order of `paths`. */
-export async function prepareFiles(
+/**
+ * Starts preparing many files with at most {@link PROBE_CONCURRENCY} probes at once; one promise per path, in the
+ * order of `paths`, so a caller can queue file i as soon as it is ready while later files are still being probed.
+ */
+export function prepareEach(
   paths: readonly string[],
   spec: TranscodeSpec,
   priority: JobData['priority'],
   ctx: PrepareContext,
-): Promise<PreparedFile[]> {
-  const out: PreparedFile[] = new Array<PreparedFile>(paths.length)
-  let next = 0
-  const worker = async (): Promise<void> => {
-    while (next < paths.length) {
-      const i = next++
-      out[i] = await prepareFile(paths[i] as string, spec, priority, ctx)
-    }
+): Array<Promise<PreparedFile>> {
+  let active = 0
+  const waiting: Array<() => void> = []
+  const acquire = async (): Promise<void> => {
+    if (active >= PROBE_CONCURRENCY) await new Promise<void>((r) => waiting.push(r))
+    active++
   }
-  await Promise.all(Array.from({ length: Math.min(PROBE_CONCURRENCY, paths.length) }, worker))
-  return out
+  const release = (): void => {
+    active--
+    waiting.shift()?.()
+  }
+  return paths.map(async (path) => {
+    await acquire()
+    try {
+      return await prepareFile(path, spec, priority, ctx)
+    } finally {
+      release()
+    }
+  })
 }

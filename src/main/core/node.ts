@@ -17,7 +17,7 @@ import type {
   Page,
 } from '../../shared/api'
 import { type JobData, describeSpec } from '../../shared/spec'
-import { prepareFiles, resolveSpec } from './enqueue'
+import { prepareEach, resolveSpec } from './enqueue'
 import { errorMessage } from './errors'
 import { checkFfmpeg, detectCapabilities, listEncoders } from './ffmpeg'
 import { logger } from './logger'
@@ -196,13 +196,15 @@ export class BullpenNode {
     const spec = resolveSpec(req)
     const outputDir = req.outputDir || this.settings.get().outputDir
     const batch = req.batch ?? randomBytes(6).toString('hex')
-    const prepared = await prepareFiles(req.paths, spec, req.priority, {
+    // Probes run a few at once; each file is queued as soon as it and those before it are ready (order kept).
+    const prepared = prepareEach(req.paths, spec, req.priority, {
       origin: this.id,
       ...(outputDir ? { outputDir } : {}),
       batch,
     })
     const outcomes: AddOutcome[] = []
-    for (const p of prepared) {
+    for (const pending of prepared) {
+      const p = await pending
       if (!p.data) {
         outcomes.push({ path: p.path, id: null, duplicate: false, error: p.error ?? 'refused' })
         continue
