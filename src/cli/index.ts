@@ -205,6 +205,13 @@ async function followJobs(node: BullpenNode, ids: string[], names: Map<string, s
   return finals
 }
 
+function stallTimeout(text: string): number {
+  const ms = parseDuration(text)
+  if (ms === undefined || ms < 1000)
+    throw new ExitError(EXIT.usage, `--stall-timeout ${text}: use e.g. 90s or 5m`)
+  return ms
+}
+
 /**
  * Runs until SIGINT/SIGTERM: the first signal takes no new jobs and lets active ones finish, a second hands them
  * back to the queue at once. `beforeStop` runs first (e.g. closing a server).
@@ -264,6 +271,7 @@ async function enqueueFrom(
 interface WorkerOpts {
   concurrency?: number
   name?: string
+  stallTimeout?: string
   mode?: PoolMode
   bind?: string
   advertiseHost?: string
@@ -428,6 +436,10 @@ export function buildProgram(): Command {
     .description('work on the queue until SIGINT/SIGTERM (a second signal hands active jobs back at once)')
     .addOption(new Option('--concurrency <n>', 'parallel encodes').argParser(positiveInt(MAX_CONCURRENCY)))
     .option('--name <name>', 'node name shown in the pool')
+    .option(
+      '--stall-timeout <duration>',
+      'kill an ffmpeg that makes no progress this long and retry its job (default 2m)',
+    )
     .addOption(
       new Option(
         '--mode <mode>',
@@ -454,6 +466,7 @@ export function buildProgram(): Command {
         ...(g.dataDir ? { dataDir: g.dataDir } : {}),
         ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
         ...(opts.name ? { name: opts.name } : {}),
+        ...(opts.stallTimeout !== undefined ? { stallTimeoutMs: stallTimeout(opts.stallTimeout) } : {}),
         pool: poolOverrides(opts),
       })
       console.log(`worker ${node.name} (${node.id}) ready; Ctrl-C to stop`)

@@ -168,13 +168,17 @@ export class BullpenNode {
     if (this.working) return
     this.working = true
     this.concurrency = concurrency
+    // How long an ffmpeg may go without progress before it is killed and its job retried (default 2 min).
+    const envStall = Number(process.env['BULLPEN_STALL_TIMEOUT_MS'])
+    const stallTimeoutMs =
+      this.opts.stallTimeoutMs ?? (Number.isInteger(envStall) && envStall > 0 ? envStall : undefined)
     const ledger = new OutputLedger(join(this.dataDir, 'outputs'))
     await ledger.prune()
     const processor = createProcessor({
       nodeId: this.id,
       nodeName: this.name,
       ledger,
-      ...(this.opts.stallTimeoutMs !== undefined ? { stallTimeoutMs: this.opts.stallTimeoutMs } : {}),
+      ...(stallTimeoutMs !== undefined ? { stallTimeoutMs } : {}),
       ...(this.pool ? { pool: this.pool } : {}),
     })
     const pool = this.pool
