@@ -36,6 +36,7 @@ export const PROGRESS_FLUSH_MS = 250
 export const MAX_PROGRESS_PER_FLUSH = 64
 const STATS_DEBOUNCE_MS = 300
 const STATS_INTERVAL_MS = 5000
+const NODES_INTERVAL_MS = 5000
 const MAX_PAGE = 500
 
 export interface AppApiOptions {
@@ -99,10 +100,28 @@ export function createAppApi(node: BullpenNode, options: AppApiOptions = {}): Co
   const statsTick = setInterval(scheduleStats, STATS_INTERVAL_MS)
   statsTick.unref()
 
+  // Node ids → names, from the pool registry, so a job shows "on big-box" rather than its node's id. Refreshed
+  // with the `nodes` event every few seconds.
+  const nodeNames = new Map<string, string>()
+  const named = (v: JobView): JobView => (v.node ? { ...v, node: nodeNames.get(v.node) ?? v.node } : v)
+  const refreshNodes = async (): Promise<NodeInfo[]> => {
+    const nodes = await api.listNodes()
+    for (const n of nodes) nodeNames.set(n.id, n.name)
+    return nodes
+  }
+  const nodesTick = setInterval(() => {
+    refreshNodes().then(
+      (nodes) => bus.emit('nodes', nodes),
+      (err: unknown) => logger.debug({ err: String(err) }, 'nodes not read'),
+    )
+  }, NODES_INTERVAL_MS)
+  nodesTick.unref()
+
   const emitView = (id: string, pick: (v: JobView) => AppEventName): void => {
     node.view(id).then(
-      (v) => {
-        if (!v) return
+      (found) => {
+        if (!found) return
+        const v = named(found)
         const name = pick(v)
         if (
           name === 'job:added' ||
@@ -139,7 +158,7 @@ export function createAppApi(node: BullpenNode, options: AppApiOptions = {}): Co
     }),
     ev.on('progress', ({ jobId, progress }) => {
       pendingProgress.set(jobId, {
-        stage: (progress.stage) ?? 'encode',
+        stage: progress.stage ?? 'encode',
         percent: progress.percent ?? null,
         fps: progress.fps ?? null,
         speed: progress.speed ?? null,
@@ -196,9 +215,13 @@ export function createAppApi(node: BullpenNode, options: AppApiOptions = {}): Co
       if (!(JOB_STATES as readonly string[]).includes(state))
         throw new UserFacingError(`Unknown job state "${state}".`)
       const [o, l] = clampPage(offset, limit)
-      return node.list(state, o, l)
+      const page = await node.list(state, o, l)
+      return { ...page, items: page.items.map(named) }
     },
-    getJob: (id) => node.view(id),
+    getJob: async (id) => {
+      const v = await node.view(id)
+      return v && named(v)
+    },
     getStats,
     setPriority: async (id: string, priority: Priority) => {
       await queue.setPriority(id, priority)
@@ -270,11 +293,13 @@ export function createAppApi(node: BullpenNode, options: AppApiOptions = {}): Co
     close: () => {
       clearInterval(flush)
       clearInterval(statsTick)
+      clearInterval(nodesTick)
       if (statsTimer) clearTimeout(statsTimer)
       for (const u of unsubscribe) u()
       bus.removeAllListeners()
       return Promise.resolve()
     },
   }
+  void refreshNodes().catch(() => undefined)
   return api
 }
