@@ -11,6 +11,8 @@ export default defineConfig({
         resolve: { alias },
         test: {
           name: 'unit',
+          // A few unit tests run real ffmpeg/ffprobe (-version, -encoders): give them room on a loaded 2-core machine.
+          testTimeout: 30_000,
           include: ['src/**/*.test.ts'],
           exclude: ['src/renderer/**'],
           environment: 'node',
