@@ -77,6 +77,9 @@ async function rowNames(): Promise<string[]> {
 async function setLocalPaused(paused: boolean): Promise<void> {
   await page.getByRole('button', { name: paused ? 'Pause this node' : 'Resume this node' }).click()
   await page.getByRole('button', { name: paused ? 'Resume this node' : 'Pause this node' }).waitFor()
+  // The button flips as soon as the UI asks; Bull's local pause aborts its in-flight blocking fetch a moment later,
+  // and a job added in between can still be taken. Wait for the pause itself (idempotent) before going on.
+  if (paused) await stack.api.pause('local')
 }
 
 async function choose(preset: string, priority: 'high' | 'normal' | 'low' = 'normal'): Promise<void> {
