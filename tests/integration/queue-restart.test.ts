@@ -2,26 +2,15 @@
  * Redis dies (SIGKILL) in the middle of a batch and comes back on the same data: the worker must reconnect by
  * itself and finish every job (Bull #2417 reports workers that silently stop after a reconnect).
  */
-import { createHash } from 'node:crypto'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { ConnectionState } from '../../src/main/core/redis'
 import { TranscodeQueue } from '../../src/main/core/queue'
-import { JOB_DATA_VERSION, type JobData } from '../../src/shared/spec'
+import type { JobData } from '../../src/shared/spec'
+import { fakeJobData } from '../helpers/jobs'
 import { startRedisServer, uniquePrefix, waitFor, type RedisServerHandle } from '../helpers/redis'
 
 function jobData(i: number): JobData {
-  const path = `/media/in/restart-${i}.mp4`
-  return {
-    v: JOB_DATA_VERSION,
-    input: { path, size: 1000, mtimeMs: 1_700_000_000_000 },
-    outputDir: '/media/out',
-    spec: { format: 'mp4', subtitles: 'keep' },
-    priority: 'normal',
-    origin: 'node-a',
-    summary: { durationSec: 10, hasVideo: true, hasAudio: true, width: 640, height: 360 },
-    dedupeKey: createHash('sha256').update(path).digest('hex').slice(0, 32),
-    createdAt: Date.now(),
-  }
+  return fakeJobData(`/media/in/restart-${i}.mp4`)
 }
 
 const cleanups: (() => Promise<void>)[] = []

@@ -8,26 +8,15 @@
  * failed attempt ends the connection for good. RedisConnections clears the flag on an explicit connect(), and
  * reconnects (loudly) any connection still in use that ends anyway.
  */
-import { createHash } from 'node:crypto'
 import type Redis from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
 import { TranscodeQueue } from '../../src/main/core/queue'
-import { JOB_DATA_VERSION, type JobData } from '../../src/shared/spec'
+import type { JobData } from '../../src/shared/spec'
+import { fakeJobData } from '../helpers/jobs'
 import { startRedisServer, uniquePrefix, waitFor } from '../helpers/redis'
 
 function jobData(label: string): JobData {
-  const path = `/media/in/dead-connection-${label}.mp4`
-  return {
-    v: JOB_DATA_VERSION,
-    input: { path, size: 1000, mtimeMs: 1_700_000_000_000 },
-    outputDir: '/media/out',
-    spec: { format: 'mp4', subtitles: 'keep' },
-    priority: 'normal',
-    origin: 'node-a',
-    summary: { durationSec: 10, hasVideo: true, hasAudio: true, width: 640, height: 360 },
-    dedupeKey: createHash('sha256').update(path).digest('hex').slice(0, 32),
-    createdAt: Date.now(),
-  }
+  return fakeJobData(`/media/in/dead-connection-${label}.mp4`)
 }
 
 const cleanups: (() => Promise<void>)[] = []
