@@ -19,7 +19,7 @@ import type {
 import { type JobData, describeSpec } from '../../shared/spec'
 import { prepareEach, resolveSpec } from './enqueue'
 import { errorMessage } from './errors'
-import { checkFfmpeg, detectCapabilities, listEncoders } from './ffmpeg'
+import { checkFfmpeg, listEncoders, warmFfmpeg } from './ffmpeg'
 import { logger } from './logger'
 import { OutputLedger } from './outputLedger'
 import type { PoolConfig } from './pool/config'
@@ -116,8 +116,8 @@ export class BullpenNode {
       ...(opts.redisUrl ? { flag: opts.redisUrl } : {}),
       settings: s.redisUrl,
     })
-    // A worker's first job needs ffmpeg's encoder and filter lists: read them while Redis connects (they are cached).
-    if (opts.work) void Promise.all([listEncoders(), detectCapabilities()]).catch(() => undefined)
+    // A worker's first job needs ffmpeg's encoder, filter and format lists: read them while Redis connects.
+    if (opts.work) void warmFfmpeg().catch(() => undefined)
     const [, ff] = await Promise.all([
       ensureRedis({ url: redisUrl, dataDir, manage: opts.manageRedis ?? true }),
       checkFfmpeg(),

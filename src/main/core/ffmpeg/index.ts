@@ -7,6 +7,7 @@ export {
   listEncoders,
   listFilters,
   detectCapabilities,
+  warmFfmpeg,
   findOnPath,
   unpackedAsarPath,
   type BinarySource,

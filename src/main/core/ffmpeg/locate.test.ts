@@ -3,7 +3,15 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { FfmpegMissingError } from '../errors'
-import { checkFfmpeg, findFfmpeg, findOnPath, listEncoders, unpackedAsarPath, useFfmpeg } from './locate'
+import {
+  checkFfmpeg,
+  findFfmpeg,
+  findOnPath,
+  listEncoders,
+  unpackedAsarPath,
+  useFfmpeg,
+  warmFfmpeg,
+} from './locate'
 
 const VARS = ['FFMPEG_PATH', 'FFMPEG_BIN', 'FFPROBE_PATH', 'FFPROBE_BIN', 'PATH'] as const
 let saved: Record<string, string | undefined>
@@ -141,4 +149,16 @@ describe('listEncoders', () => {
     expect(a.has('=')).toBe(false)
     expect(await listEncoders()).toBe(a)
   })
+
+  it.runIf(realFfmpeg !== null)(
+    'warmFfmpeg reads the lists a first job needs, and they stay cached',
+    async () => {
+      useFfmpeg()
+      await warmFfmpeg()
+      const a = await listEncoders()
+      expect(a.has('libx264')).toBe(true)
+      await warmFfmpeg()
+      expect(await listEncoders()).toBe(a)
+    },
+  )
 })

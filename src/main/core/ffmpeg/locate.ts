@@ -226,7 +226,7 @@ export async function checkFfmpeg(opts?: FfmpegLocateOptions): Promise<FfmpegChe
   return { ...paths, ffmpegVersion: ff.value, ffprobeVersion: fp.value }
 }
 
-function listNames(ffmpeg: string, what: '-encoders' | '-filters', pattern: RegExp): Promise<Set<string>> {
+function listNames(ffmpeg: string, what: '-filters', pattern: RegExp): Promise<Set<string>> {
   return new Promise((resolve, reject) => {
     execFile(
       ffmpeg,
@@ -248,18 +248,52 @@ function listNames(ffmpeg: string, what: '-encoders' | '-filters', pattern: RegE
   })
 }
 
-/** Names of the encoders this ffmpeg has (`ffmpeg -hide_banner -encoders`), cached per binary. */
+/**
+ * Names of the encoders this ffmpeg has, cached per binary. Read through fluent-ffmpeg (`ffmpeg -encoders`), which
+ * keeps the list too: it checks it before every command it runs, so one read serves both.
+ */
 export function listEncoders(): Promise<Set<string>> {
   const { ffmpeg } = ffmpegPaths()
   if (encodersCache?.ffmpeg !== ffmpeg) {
-    // Lines look like " V....D libx264   libx264 H.264 / AVC …"; the legend above them has "=" in it.
-    const encoders = listNames(ffmpeg, '-encoders', /^\s[VAS][A-Z.]{5}\s+([^\s=]\S*)\s/)
+    const encoders = new Promise<Set<string>>((resolve, reject) => {
+      fluentFfmpeg()
+        .setFfmpegPath(ffmpeg)
+        .availableEncoders((err, found) => {
+          if (err) {
+            reject(new FfmpegMissingError(`cannot list ffmpeg encoders with ${ffmpeg}: ${errorText(err)}`))
+            return
+          }
+          // The legend above the list parses as a line too ("V..... = Video"); its name is "=".
+          resolve(new Set(Object.keys(found).filter((name) => /^[\w-]+$/.test(name))))
+        })
+    })
     encodersCache = { ffmpeg, encoders }
     encoders.catch(() => {
       if (encodersCache?.encoders === encoders) encodersCache = null
     })
   }
   return encodersCache.encoders
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err)
+}
+
+/**
+ * Reads, once and all at the same time, everything about this ffmpeg that running a first job would otherwise wait
+ * for: its encoders and filters (ours), and its formats (fluent-ffmpeg checks them before it spawns ffmpeg). A worker
+ * calls it while it connects to Redis, so its first job starts as fast as its tenth.
+ */
+export async function warmFfmpeg(): Promise<void> {
+  const { ffmpeg } = ffmpegPaths()
+  const formats = new Promise<void>((resolve, reject) => {
+    fluentFfmpeg()
+      .setFfmpegPath(ffmpeg)
+      .availableFormats((err) =>
+        err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(),
+      )
+  })
+  await Promise.all([listEncoders(), detectCapabilities(), formats])
 }
 
 /** Names of the filters this ffmpeg has (`ffmpeg -hide_banner -filters`), cached per binary. */

@@ -4,6 +4,7 @@
  * watchdog, progress, and one-line errors naming the file.
  */
 import type { ChildProcess } from 'node:child_process'
+import { setPriority } from 'node:os'
 import path from 'node:path'
 import fluentFfmpeg from 'fluent-ffmpeg'
 import { FfmpegMissingError, JobCancelledError, TranscodeError } from '../errors'
@@ -49,6 +50,32 @@ export const DEFAULT_STALL_TIMEOUT_MS = 120_000
 const PROGRESS_ARGS = ['-progress', 'pipe:1', '-nostats']
 
 const running = new Map<string, AbortController>()
+
+/** Niceness of encodes unless BULLPEN_FFMPEG_NICE says otherwise (0 = normal … 19 = lowest). */
+export const DEFAULT_ENCODE_NICE = 10
+
+/**
+ * The CPU priority encodes run at: below normal by default, so that the desktop, the app's own UI and Bullpen's
+ * short steps around each encode (probe, verification, Redis) never wait behind ffmpeg for a core. Encodes still
+ * get every cycle nothing else wants, so an otherwise idle machine encodes exactly as fast.
+ */
+export function encodeNice(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env['BULLPEN_FFMPEG_NICE']
+  if (raw === undefined || raw === '') return DEFAULT_ENCODE_NICE
+  const n = Number(raw)
+  return Number.isInteger(n) && n >= 0 && n <= 19 ? n : DEFAULT_ENCODE_NICE
+}
+
+function lowerPriority(proc: ChildProcess | undefined, jobId: string): void {
+  const nice = encodeNice()
+  if (nice === 0 || proc?.pid === undefined) return
+  try {
+    // Right after spawn, before ffmpeg has loaded its libraries and started its encoder threads, which inherit it.
+    setPriority(proc.pid, nice)
+  } catch (err) {
+    logger.debug({ jobId, err: String(err) }, 'cannot lower the priority of ffmpeg')
+  }
+}
 
 /** Cancels the ffmpeg run of one job. Returns false when that job runs no ffmpeg here. */
 export function abortJob(jobId: string, reason?: Error): boolean {
@@ -160,6 +187,7 @@ export function runFfmpeg(opts: RunOptions): Promise<RunResult> {
 
     command.on('start', () => {
       proc = (command as unknown as { ffmpegProc?: ChildProcess }).ffmpegProc
+      lowerPriority(proc, jobId)
       const argv = proc?.spawnargs ?? [ffmpeg]
       logger.info({ jobId, cmd: argv.map(shellQuote).join(' ') }, 'ffmpeg started')
       armStall()
