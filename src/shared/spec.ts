@@ -172,7 +172,7 @@ export const InputFileSchema = z
   .strict()
 export type InputFile = z.infer<typeof InputFileSchema>
 
-/** Summary of the probed input, kept on the job for display (a worker probes again before it runs ffmpeg). */
+/** Summary of the probed input, kept on the job for display. */
 export const InputSummarySchema = z
   .object({
     durationSec: z.number().min(0).max(1e7).nullable(),
@@ -183,6 +183,70 @@ export const InputSummarySchema = z
   })
   .strict()
 export type InputSummary = z.infer<typeof InputSummarySchema>
+
+const codecName = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/)
+const probeText = z.string().max(256)
+const streamIndex = z.number().int().min(0).max(10_000)
+const pixels = z.number().int().min(0).max(1e5)
+
+/** A video stream as probed (src/main/core/ffmpeg/probe.ts fills it from ffprobe). */
+export const VideoInfoSchema = z
+  .object({
+    /** Absolute stream index in the file (for `-map 0:<index>`). */
+    index: streamIndex,
+    codec: codecName,
+    /** Stored (coded) size. */
+    width: pixels,
+    height: pixels,
+    /** Size as shown: after the rotation and the sample aspect ratio. */
+    displayWidth: pixels,
+    displayHeight: pixels,
+    /** Clockwise rotation a player applies. */
+    rotation: z.union([z.literal(0), z.literal(90), z.literal(180), z.literal(270)]),
+    /** Sample (pixel) aspect ratio; 1 for square pixels. */
+    sampleAspectRatio: z.number().positive().max(1000),
+    pixFmt: probeText.nullable(),
+    bitDepth: z.number().int().min(1).max(64),
+    fps: z.number().positive().max(1e6).nullable(),
+    colorTransfer: probeText.nullable(),
+    colorPrimaries: probeText.nullable(),
+    colorSpace: probeText.nullable(),
+    /** PQ (smpte2084) or HLG (arib-std-b67) transfer: high dynamic range. */
+    hdr: z.enum(['pq', 'hlg']).nullable(),
+    /** A still image attached as cover art (mp3/m4a covers); never counted as video. */
+    isAttachedPic: z.boolean(),
+  })
+  .strict()
+
+export const AudioInfoSchema = z
+  .object({
+    index: streamIndex,
+    codec: codecName,
+    channels: z.number().int().min(0).max(1024),
+    sampleRate: z.number().int().min(0).max(10_000_000),
+  })
+  .strict()
+
+export const SubtitleInfoSchema = z.object({ index: streamIndex, codec: codecName }).strict()
+
+/**
+ * What the probe at queue time found in the input, kept on the job so that a worker reading the very same file
+ * (same size and mtime, or a download checked against the origin's checksum) need not run ffprobe again.
+ */
+export const ProbedMediaSchema = z
+  .object({
+    /** Seconds; null when the file does not say (e.g. a webm written to a pipe). */
+    durationSec: z.number().min(0).max(1e7).nullable(),
+    formatName: probeText,
+    /** The first real video stream (not cover art). */
+    video: VideoInfoSchema.optional(),
+    /** Cover art, when the file has some. */
+    attachedPic: VideoInfoSchema.optional(),
+    audio: AudioInfoSchema.optional(),
+    subtitles: z.array(SubtitleInfoSchema).max(256),
+  })
+  .strict()
+export type ProbedMedia = z.infer<typeof ProbedMediaSchema>
 
 /** Version of the job payload layout; bumped when it changes incompatibly. */
 export const JOB_DATA_VERSION = 1
@@ -199,6 +263,8 @@ export const JobDataSchema = z
     /** The node that queued the job and owns its input and output files. */
     origin: NodeIdSchema,
     summary: InputSummarySchema,
+    /** The queue-time probe (absent on jobs queued by older versions: the worker then probes). */
+    media: ProbedMediaSchema.optional(),
     /** Identifies "the same input with the same spec" for de-duplication. */
     dedupeKey: z.string().regex(/^[a-f0-9]{16,128}$/),
     createdAt: z.number().int().min(0),

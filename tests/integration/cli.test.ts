@@ -207,6 +207,40 @@ describe('bullpen add / worker / jobs', () => {
     expect((await readdir(out)).filter((f) => f.includes('.part'))).toEqual([])
   })
 
+  it('reuses the probe made when the file was queued: the worker runs ffprobe only to verify its output', async () => {
+    const src = join(work, 'probe-once')
+    const out = join(work, 'out-probe-once')
+    await mkdir(src)
+    await mkdir(out)
+    const input = join(src, 'probed-once.mp4')
+    await copyFile(join(media, 'real-360p-17s.mp4'), input)
+    // A real ffprobe behind a wrapper that writes down every call the worker makes.
+    const calls = join(work, 'ffprobe-calls.txt')
+    const shim = join(work, 'ffprobe-logged')
+    const { stdout: realFfprobe } = await run('sh', ['-c', 'command -v ffprobe'])
+    await writeFile(shim, `#!/bin/sh\necho "$*" >> '${calls}'\nexec '${realFfprobe.trim()}' "$@"\n`, {
+      mode: 0o755,
+    })
+    const add = await bullpen(['add', input, '--to', 'mkv', '--out', out])
+    expect(add.code, add.stderr).toBe(0)
+    const worker = spawn(process.execPath, [cli, 'worker', '--name', 'w-probe'], {
+      env: { ...process.env, BULLPEN_REDIS_URL: redis.url, BULLPEN_DATA_DIR: dataDir, FFPROBE_PATH: shim },
+      stdio: 'ignore',
+    })
+    try {
+      await waitFor(async () => (await readdir(out)).includes('probed-once.mkv'), 'the mkv output', 60_000)
+    } finally {
+      worker.kill('SIGTERM')
+      await new Promise((r) => worker.once('exit', r))
+    }
+    const logged = (await readFile(calls, 'utf8')).trim().split('\n')
+    expect(logged.filter((l) => l.includes(input))).toEqual([])
+    // The verification of the output (its temp file) went through the wrapper, so the wrapper was in use.
+    expect(logged.filter((l) => l.includes(out)).length).toBeGreaterThanOrEqual(1)
+    const p = await ffprobe(join(out, 'probed-once.mkv'))
+    expect(p.streams.map((s) => s.codec_type).sort()).toEqual(['audio', 'video'])
+  })
+
   it('fails a hostile job written straight into Redis without starting ffmpeg', async () => {
     const queue = new Bull('transcode', redis.url, { prefix: 'bullpen' })
     const hostile = [

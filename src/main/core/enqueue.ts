@@ -19,7 +19,7 @@ import {
   PRESET_NAMES,
 } from '../../shared/spec'
 import { InputRefusedError, UserFacingError, errorMessage } from './errors'
-import { checkInput, probeInput, summarize } from './ffmpeg'
+import { checkInput, keepProbe, probeInput, summarize } from './ffmpeg'
 
 /** Probes run at once while queueing many files (ffprobe is mostly I/O and start-up). */
 export const PROBE_CONCURRENCY = 4
@@ -109,6 +109,8 @@ export async function prepareFile(
       )
     }
     const input = { path: real, size: st.size, mtimeMs: Math.trunc(st.mtimeMs) }
+    // The worker that takes the job reuses this probe when it reads the very same file.
+    const media = keepProbe(info)
     const candidate: JobData = {
       v: JOB_DATA_VERSION,
       input,
@@ -117,6 +119,7 @@ export async function prepareFile(
       priority,
       origin: ctx.origin,
       summary: summarize(info),
+      ...(media ? { media } : {}),
       dedupeKey: dedupeKey(input, spec, outputDir),
       createdAt: (ctx.now ?? Date.now)(),
       ...(ctx.batch ? { batch: ctx.batch } : {}),

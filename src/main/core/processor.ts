@@ -1,14 +1,15 @@
 /**
  * The job processor: what a worker does with one job it took from the queue. The payload has already been
- * validated by the queue module (it never reaches here otherwise); the input is checked again on this node, probed
- * again, and only then handed to ffmpeg.
+ * validated by the queue module (it never reaches here otherwise); the input is checked again on this node (the same
+ * file that was probed when it was queued, or probed again when the job carries no probe) and only then handed to
+ * ffmpeg.
  */
 import { stat } from 'node:fs/promises'
 import { basename } from 'node:path'
 import type { JobProgress, JobResult } from '../../shared/api'
 import type { JobData } from '../../shared/spec'
 import { InputRefusedError, UnrecoverableJobError, UserFacingError } from './errors'
-import { type TranscodeResult, transcodeFile } from './ffmpeg'
+import { probeFromJob, type TranscodeResult, transcodeFile } from './ffmpeg'
 import { logger } from './logger'
 import type { OutputLedger } from './outputLedger'
 import { removeStaleTemps } from './pool/fileService'
@@ -104,6 +105,9 @@ function processJob(ctx: ProcessorContext) {
         inputPath,
         outputDir,
         spec: data.spec,
+        // Every route reads the very file that was probed when it was queued (same size and mtime, or a download
+        // checked against the origin's checksum): that probe holds, no second ffprobe.
+        ...(data.media ? { info: probeFromJob(data.media, inputPath, data.input.size) } : {}),
         signal,
         onProgress: (p) =>
           report({ stage: 'encode', percent: p.percent, fps: p.fps, speed: p.speed, etaSec: p.etaSec }),

@@ -21,6 +21,8 @@ export {
   checkInput,
   summarize,
   parseProbe,
+  keepProbe,
+  probeFromJob,
   type MediaInfo,
   type VideoInfo,
   type AudioInfo,

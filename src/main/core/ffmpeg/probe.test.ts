@@ -1,9 +1,14 @@
-import { readFileSync } from 'node:fs'
+import { readFileSync, readdirSync } from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { TranscodeSpecSchema, type TranscodeSpecInput } from '../../../shared/spec'
+import {
+  ProbedMediaSchema,
+  TranscodeSpecSchema,
+  type ProbedMedia,
+  type TranscodeSpecInput,
+} from '../../../shared/spec'
 import { InputRefusedError } from '../errors'
-import { checkInput, parseProbe, summarize, type MediaInfo } from './probe'
+import { checkInput, keepProbe, parseProbe, probeFromJob, summarize, type MediaInfo } from './probe'
 
 function fixture(name: string, as = name): MediaInfo {
   const raw = JSON.parse(
@@ -87,5 +92,24 @@ describe('parseProbe refusals', () => {
         9,
       ),
     ).toThrow('a.png is a still image, not a video or audio file')
+  })
+})
+
+describe('keepProbe / probeFromJob', () => {
+  it('keeps every probe of the fixtures for the job, and gives it back for the file a worker reads', () => {
+    for (const name of readdirSync(path.join(__dirname, 'fixtures', 'probe'))) {
+      const info = fixture(name.replace(/\.json$/, ''))
+      const kept = keepProbe(info)
+      expect(kept, name).toBeDefined()
+      expect(ProbedMediaSchema.safeParse(JSON.parse(JSON.stringify(kept))).success).toBe(true)
+      expect(probeFromJob(kept as ProbedMedia, info.path, info.size)).toEqual(info)
+    }
+  })
+  it('keeps nothing the payload schema refuses (the worker then probes itself)', () => {
+    const info = fixture('audio')
+    expect(keepProbe({ ...info, formatName: 'x'.repeat(300) })).toBeUndefined()
+    const video = fixture('phone-rotated-vfr-noaudio')
+    if (!video.video) throw new Error('fixture has no video')
+    expect(keepProbe({ ...video, video: { ...video.video, codec: 'h264; rm -rf /' } })).toBeUndefined()
   })
 })

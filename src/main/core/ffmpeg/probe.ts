@@ -5,61 +5,29 @@
 import { execFile } from 'node:child_process'
 import { open, stat, type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
-import { AUDIO_FORMATS, type InputSummary, type TranscodeSpec } from '../../../shared/spec'
+import type { z } from 'zod'
+import {
+  AUDIO_FORMATS,
+  type AudioInfoSchema,
+  type InputSummary,
+  type ProbedMedia,
+  ProbedMediaSchema,
+  type SubtitleInfoSchema,
+  type TranscodeSpec,
+  type VideoInfoSchema,
+} from '../../../shared/spec'
 import { FfmpegMissingError, InputRefusedError } from '../errors'
 import { ffmpegPaths } from './locate'
 
-export interface VideoInfo {
-  /** Absolute stream index in the file (for `-map 0:<index>`). */
-  index: number
-  codec: string
-  /** Stored (coded) size. */
-  width: number
-  height: number
-  /** Size as shown: after the rotation and the sample aspect ratio. */
-  displayWidth: number
-  displayHeight: number
-  /** Clockwise rotation a player applies, 0/90/180/270. */
-  rotation: number
-  /** Sample (pixel) aspect ratio; 1 for square pixels. */
-  sampleAspectRatio: number
-  pixFmt: string | null
-  bitDepth: number
-  fps: number | null
-  colorTransfer: string | null
-  colorPrimaries: string | null
-  colorSpace: string | null
-  /** PQ (smpte2084) or HLG (arib-std-b67) transfer: high dynamic range. */
-  hdr: 'pq' | 'hlg' | null
-  /** A still image attached as cover art (mp3/m4a covers); never counted as video. */
-  isAttachedPic: boolean
-}
+export type VideoInfo = z.infer<typeof VideoInfoSchema>
+export type AudioInfo = z.infer<typeof AudioInfoSchema>
+export type SubtitleInfo = z.infer<typeof SubtitleInfoSchema>
 
-export interface AudioInfo {
-  index: number
-  codec: string
-  channels: number
-  sampleRate: number
-}
-
-export interface SubtitleInfo {
-  index: number
-  codec: string
-}
-
-export interface MediaInfo {
+/** A probed file: what the job keeps ({@link ProbedMedia}) plus where and how big the file is. */
+export interface MediaInfo extends ProbedMedia {
   /** Absolute path of the probed file. */
   path: string
-  /** Seconds; null when the file does not say (e.g. a webm written to a pipe). */
-  durationSec: number | null
-  formatName: string
   size: number
-  /** The first real video stream (not cover art). */
-  video?: VideoInfo
-  /** Cover art, when the file has some. */
-  attachedPic?: VideoInfo
-  audio?: AudioInfo
-  subtitles: SubtitleInfo[]
 }
 
 interface RawStream {
@@ -103,7 +71,7 @@ function ratio(v: string | undefined, sep: string): number | null {
   return a / b
 }
 
-function rotationOf(s: RawStream): number {
+function rotationOf(s: RawStream): VideoInfo['rotation'] {
   // The display matrix angle is counter-clockwise (ffprobe prints -90 for a phone held upright); the old
   // `rotate` tag is clockwise. Both become clockwise degrees 0/90/180/270.
   const dm = s.side_data_list?.find(
@@ -113,7 +81,7 @@ function rotationOf(s: RawStream): number {
   if (dm?.rotation !== undefined) cw = -dm.rotation
   else if (s.tags?.['rotate'] !== undefined) cw = num(s.tags['rotate']) ?? 0
   const r = (((Math.round(cw / 90) * 90) % 360) + 360) % 360
-  return r
+  return r as VideoInfo['rotation']
 }
 
 function bitDepthOf(s: RawStream): number {
@@ -195,10 +163,25 @@ export function parseProbe(raw: RawProbe, file: string, size: number): MediaInfo
       index: audio.index,
       codec: audio.codec_name ?? 'unknown',
       channels: audio.channels ?? 0,
-      sampleRate: num(audio.sample_rate) ?? 0,
+      sampleRate: Math.round(num(audio.sample_rate) ?? 0),
     }
   }
   return info
+}
+
+/**
+ * What a job keeps of a probe (no path or size: the job has its own), or undefined when something in it falls
+ * outside what a job payload may hold — the worker then probes the file itself.
+ */
+export function keepProbe(info: MediaInfo): ProbedMedia | undefined {
+  const { path: _path, size: _size, ...media } = info
+  const r = ProbedMediaSchema.safeParse(media)
+  return r.success ? r.data : undefined
+}
+
+/** The probe a job carries, as the {@link MediaInfo} of the file a worker reads (`file`, `size` bytes). */
+export function probeFromJob(media: ProbedMedia, file: string, size: number): MediaInfo {
+  return { ...media, path: path.resolve(file), size }
 }
 
 const PROBE_TIMEOUT_MS = 60_000
