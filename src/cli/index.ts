@@ -19,7 +19,6 @@ import { FfmpegMissingError, RedisUnavailableError, UserFacingError, errorMessag
 import { logger } from '../main/core/logger'
 import { BullpenNode, type NodeKind } from '../main/core/node'
 import { POOL_MODES, type PoolConfig, PoolConfigSchema, type PoolMode } from '../main/core/pool/config'
-import { serveNode } from '../main/core/server'
 import { MAX_CONCURRENCY } from '../main/core/settings'
 import { formatBytes, formatEta, parseDuration, table } from './format'
 
@@ -419,6 +418,9 @@ export function buildProgram(): Command {
         })
         let server
         try {
+          // Loaded here, not at start: Express and Bull Board are a quarter of a second of start-up that only
+          // `serve` needs (every `transcode`, `worker` and `status` paid it).
+          const { serveNode } = await import('../main/core/server')
           server = await serveNode(node, { host: opts.host, port: opts.port, ...(token ? { token } : {}) })
         } catch (err) {
           await node.stop({ handBack: true })
