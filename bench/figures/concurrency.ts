@@ -51,10 +51,13 @@ export async function defaultConcurrency(ctx: BenchContext): Promise<FigureResul
   const n = ctx.quick ? 8 : 12
   const secs = ctx.quick ? 3 : 8
   const reps = ctx.quick ? Math.min(ctx.reps, 2) : ctx.reps
-  const jobs = await batch(n, secs)
-  const encodes: Encode[] = await Promise.all(jobs.map((j) => encodeFor(j.file, j.preset)))
+  const mixed = await batch(n, secs)
   const byPreset = new Map<PresetName, string[]>()
-  for (const j of jobs) byPreset.set(j.preset, [...(byPreset.get(j.preset) ?? []), j.file])
+  for (const j of mixed) byPreset.set(j.preset, [...(byPreset.get(j.preset) ?? []), j.file])
+  // Bullpen queues one `bullpen add` per preset, so it takes the jobs in that order; plain ffmpeg runs them in the
+  // very same order (with jobs of unequal length, the order alone changes a parallel makespan).
+  const jobs = [...byPreset].flatMap(([preset, files]) => files.map((file) => ({ file, preset })))
+  const encodes: Encode[] = await Promise.all(jobs.map((j) => encodeFor(j.file, j.preset)))
 
   const direct = new Map<number, number[]>(LEVELS.map((p) => [p, []]))
   const bull = new Map<number, number[]>()

@@ -14,8 +14,9 @@ export const PRESET = '480p'
 export const PARALLEL = 2
 
 export async function encodeOverhead(ctx: BenchContext): Promise<FigureResult> {
-  const n = ctx.quick ? 4 : 8
-  const secs = ctx.quick ? 8 : 12
+  // The floor, quick or not: at least 8 real clips of at least 10 s.
+  const n = ctx.quick ? 8 : 12
+  const secs = ctx.quick ? 10 : 15
   const files = await realBatch(join(tmpRoot, 'f1', 'in'), n, secs)
   const encodes: Encode[] = await Promise.all(files.map((f) => encodeFor(f, PRESET)))
   const dataDir = await freshDir('f1', 'data')

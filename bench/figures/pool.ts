@@ -64,13 +64,15 @@ export async function poolScaling(ctx: BenchContext): Promise<FigureResult> {
         )
       }
       await Promise.all(workers.map((w) => w.waitFor(/ready/, 60_000)))
-      // Queued as node 0 (same data folder): node 0 is the origin, alive and serving, as on a real desktop.
-      const add = await cliOk(
-        ['add', '--preset', 'm4a', '--out', out, ...files],
-        cliEnv(ctx.redisUrl, dirs[0] as string),
-      )
+      // Queued as node 0 (same data folder): node 0 is the origin, alive and serving, as on a real desktop. The
+      // pool is paused while `add` probes and queues the files one by one, then resumed: every node starts with
+      // the whole batch waiting, so the makespan measures the pool, not how fast one `add` feeds it.
+      const env0 = cliEnv(ctx.redisUrl, dirs[0] as string)
+      await cliOk(['pause', '--all'], env0)
+      const add = await cliOk(['add', '--preset', 'm4a', '--out', out, ...files], env0)
       const ids = [...add.stdout.matchAll(/^queued (\S+) /gm)].map((m) => m[1] as string)
       if (ids.length !== jobs) throw new Error(`queued ${ids.length} of ${jobs}`)
+      await cliOk(['resume', '--all'], env0)
       await waitDrained(ctx.redis, 600_000)
       const failed = await ctx.redis.zcard(qkey('failed'))
       if (failed > 0)
@@ -115,7 +117,8 @@ export async function poolScaling(ctx: BenchContext): Promise<FigureResult> {
     notes: [
       "Each node is a `bullpen worker --concurrency 1` process with its own data folder (own node id) on the same Redis; the jobs are queued as node 0, and every node declares bench/tmp as a shared folder, so nodes 1 and 2 read node 0's inputs in place (shared storage; remote fetching is figure 5).",
       "The pacing is done outside Bullpen (an ffmpeg shim given as FFMPEG_PATH that adds -readrate), so Bullpen's code is unchanged.",
-      "Makespan: first job taken to last job finished (Bull's processedOn / finishedOn); node start-up is not in it.",
+      "Makespan: first job taken to last job finished (Bull's processedOn / finishedOn); node start-up is not in it. " +
+        'The batch is queued with the pool paused (`bullpen pause --all`), then resumed, so all nodes start together.',
     ],
     command: `npm run bench -- ${ctx.quick ? '--quick ' : ''}--only 4`,
     raw: { jobs, clipSecs, readrate: rate, makespanSec: Object.fromEntries(times) },
