@@ -49,7 +49,7 @@ async function batch(n: number, secs: number): Promise<{ file: string; preset: P
 
 export async function defaultConcurrency(ctx: BenchContext): Promise<FigureResult> {
   const n = ctx.quick ? 8 : 12
-  const secs = ctx.quick ? 3 : 8
+  const secs = ctx.quick ? 2 : 8
   const reps = ctx.quick ? Math.min(ctx.reps, 2) : ctx.reps
   const mixed = await batch(n, secs)
   const byPreset = new Map<PresetName, string[]>()

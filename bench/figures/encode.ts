@@ -17,6 +17,8 @@ export async function encodeOverhead(ctx: BenchContext): Promise<FigureResult> {
   // The issue's floor, quick or not: at least 8 real clips of at least 10 s.
   const n = ctx.quick ? 8 : 12
   const secs = ctx.quick ? 10 : 15
+  // Quick: 2 reps (each side is ~14 s of encoding on two cores; the 5-minute budget).
+  const reps = ctx.quick ? Math.min(ctx.reps, 2) : ctx.reps
   const files = await realBatch(join(tmpRoot, 'f1', 'in'), n, secs)
   const encodes: Encode[] = await Promise.all(files.map((f) => encodeFor(f, PRESET)))
   const dataDir = await freshDir('f1', 'data')
@@ -47,7 +49,7 @@ export async function encodeOverhead(ctx: BenchContext): Promise<FigureResult> {
     direct.push(ms / 1000)
   }
 
-  for (let rep = 0; rep < ctx.reps; rep++) {
+  for (let rep = 0; rep < reps; rep++) {
     // Alternate which side goes first, so drift in the machine's state hits both.
     if (rep % 2 === 0) {
       await runBullpen(rep)
@@ -57,7 +59,7 @@ export async function encodeOverhead(ctx: BenchContext): Promise<FigureResult> {
       await runBullpen(rep)
     }
     ctx.log(
-      `  rep ${rep + 1}/${ctx.reps}: bullpen ${bull.at(-1)?.toFixed(2)} s, direct ${direct.at(-1)?.toFixed(2)} s`,
+      `  rep ${rep + 1}/${reps}: bullpen ${bull.at(-1)?.toFixed(2)} s, direct ${direct.at(-1)?.toFixed(2)} s`,
     )
   }
   if (mismatch) notes.push(`WARNING: ${mismatch}`)

@@ -49,7 +49,7 @@ async function usedMemory(ctx: BenchContext): Promise<number> {
 }
 
 export async function soak(ctx: BenchContext): Promise<FigureResult> {
-  const n = Number(process.env['BENCH_SOAK_JOBS'] ?? 0) || (ctx.quick ? 500 : 2000)
+  const n = Number(process.env['BENCH_SOAK_JOBS'] ?? 0) || (ctx.quick ? 400 : 2000)
   const early = 200
   const concurrency = 4
   await flush(ctx)
