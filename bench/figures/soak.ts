@@ -2,6 +2,7 @@
  * Figure 7 — soak: N short jobs through one `bullpen worker`. Its resident memory at the end against after the first
  * 200 jobs, and what stays behind in Redis (retention: 100 completed, 200 failed).
  */
+import { readFile, readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { cliEnv, cliOk, cliPath, nodeDir, pendingJobs, qkey, tmpRoot } from '../lib/env'
 import { flush, type BenchContext, type FigureResult } from '../lib/figure'
@@ -43,6 +44,45 @@ async function redisKeys(ctx: BenchContext): Promise<Record<string, number>> {
   return counts
 }
 
+interface GcReading {
+  done: number
+  /** Worker RSS right after the full collection a heap snapshot makes. */
+  rss: number
+  /** Live JavaScript heap: the sum of the snapshot's object sizes. */
+  heap: number
+}
+
+/**
+ * Asks the worker for a heap snapshot (a full GC first, then the file) and reads its RSS and live heap. A worker's
+ * raw RSS rises and falls with V8's old-space collections, which come every few hundred short jobs: two raw readings
+ * can sit at opposite points of that cycle. After a full GC both readings are taken in the same state.
+ */
+async function postGc(pid: number, dir: string, done: number): Promise<GcReading> {
+  const before = new Set(await readdir(dir))
+  process.kill(pid, 'SIGUSR2')
+  const deadline = now() + 60_000
+  for (;;) {
+    if (now() > deadline) throw new Error('the worker wrote no heap snapshot in 60 s')
+    await new Promise((r) => setTimeout(r, 200))
+    const file = (await readdir(dir)).find((f) => !before.has(f) && f.endsWith('.heapsnapshot'))
+    if (!file) continue
+    let snap: { snapshot: { meta: { node_fields: string[] } }; nodes: number[] }
+    try {
+      snap = JSON.parse(await readFile(join(dir, file), 'utf8')) as typeof snap
+    } catch {
+      continue // still being written
+    }
+    const fields = snap.snapshot.meta.node_fields
+    const at = fields.indexOf('self_size')
+    let heap = 0
+    for (let i = at; i < snap.nodes.length; i += fields.length) heap += snap.nodes[i] as number
+    const rss = rssOf(pid)
+    if (rss === null) throw new Error('the worker died')
+    await rm(join(dir, file), { force: true })
+    return { done, rss, heap }
+  }
+}
+
 async function usedMemory(ctx: BenchContext): Promise<number> {
   const info = await ctx.redis.info('memory')
   return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0)
@@ -61,8 +101,16 @@ export async function soak(ctx: BenchContext): Promise<FigureResult> {
   await cliOk(['add', '--preset', SOAK_PRESET, '--out', out, ...files], env)
   const redisQueued = await usedMemory(ctx)
   const t0 = now()
-  const w = background(process.execPath, [cliPath, 'worker', '--concurrency', String(concurrency)], { env })
+  // --heapsnapshot-signal: on SIGUSR2 the worker writes a heap snapshot into its cwd, after a full garbage
+  // collection; that gives the two readings the verdict compares (see postGc). Bullpen's code is unchanged.
+  const snapDir = await freshDir('f7', 'heap')
+  const w = background(
+    process.execPath,
+    ['--heapsnapshot-signal=SIGUSR2', cliPath, 'worker', '--concurrency', String(concurrency)],
+    { env, cwd: snapDir },
+  )
   const samples: Sample[] = []
+  const gc: GcReading[] = []
   try {
     await w.waitFor(/ready/, 60_000)
     for (;;) {
@@ -70,6 +118,8 @@ export async function soak(ctx: BenchContext): Promise<FigureResult> {
       const rss = rssOf(w.pid)
       if (rss === null) throw new Error(`the worker died:\n${w.output().slice(-800)}`)
       samples.push({ t: (now() - t0) / 1000, done: n - pending, rss, redisMem: await usedMemory(ctx) })
+      if ((gc.length === 0 && n - pending >= early) || pending === 0)
+        gc.push(await postGc(w.pid, snapDir, n - pending))
       if (pending === 0) break
       if (now() - t0 > 1_800_000) throw new Error('soak did not finish in 30 min')
       await new Promise((r) => setTimeout(r, 200))
@@ -91,7 +141,8 @@ export async function soak(ctx: BenchContext): Promise<FigureResult> {
   const rssEnd = median(endWin.map((s) => s.rss))
   const memEarly = median(earlyWin.map((s) => s.redisMem))
   const memEnd = median(endWin.map((s) => s.redisMem))
-  const growth = spread([rssEnd / rssEarly])
+  const [gcEarly, gcEnd] = gc as [GcReading, GcReading]
+  const growth = spread([gcEnd.rss / gcEarly.rss])
   const MB = (b: number): string => `${(b / 2 ** 20).toFixed(1)} MiB`
   const retentionOk = completed <= 100 && failed <= 200 && (keys['job hashes'] ?? 0) <= 300
   const notes = [
@@ -113,7 +164,7 @@ export async function soak(ctx: BenchContext): Promise<FigureResult> {
     id: 7,
     title: `Soak: ${n} short jobs, one node`,
     ratio: growth,
-    ratioMeaning: `worker RSS at the end ÷ after the first ${early} jobs`,
+    ratioMeaning: `worker RSS at the end ÷ after the first ${early} jobs (each read right after a full GC)`,
     target: '< 1.10× (and Redis bounded)',
     pass: growth.median < 1.1 && retentionOk,
     details: [
@@ -122,9 +173,16 @@ export async function soak(ctx: BenchContext): Promise<FigureResult> {
         `${n} × 0.5 s 160x120 H.264+AAC clip → preset ${SOAK_PRESET} (AAC stream copy), one \`bullpen worker --concurrency ${concurrency}\``,
       ],
       ['run', `${seconds.toFixed(1)} s (${(n / seconds).toFixed(1)} jobs/s), ${failed} failed`],
-      [`worker RSS after ${early} jobs`, MB(rssEarly)],
-      ['worker RSS at the end', MB(rssEnd)],
-      ['growth', `${((rssEnd / rssEarly - 1) * 100).toFixed(1)} %`],
+      [
+        `worker RSS after ${gcEarly.done} jobs / at the end, after a full GC`,
+        `${MB(gcEarly.rss)} / ${MB(gcEnd.rss)}`,
+      ],
+      [`live JS heap after ${gcEarly.done} jobs / at the end`, `${MB(gcEarly.heap)} / ${MB(gcEnd.heap)}`],
+      ['growth (RSS after GC)', `${((gcEnd.rss / gcEarly.rss - 1) * 100).toFixed(1)} %`],
+      [
+        `raw worker RSS, median of the samples after ${early} jobs / at the end`,
+        `${MB(rssEarly)} / ${MB(rssEnd)} (${((rssEnd / rssEarly - 1) * 100).toFixed(1)} %; moves with V8's collections)`,
+      ],
       [
         'Redis used_memory: all queued / after 200 / end',
         `${MB(redisQueued)} / ${MB(memEarly)} / ${MB(memEnd)}`,
@@ -135,6 +193,7 @@ export async function soak(ctx: BenchContext): Promise<FigureResult> {
     // Every k-th sample only: results.json stays readable.
     raw: {
       jobs: n,
+      postGc: gc,
       concurrency,
       seconds,
       failed,
