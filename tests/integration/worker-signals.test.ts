@@ -35,13 +35,17 @@ async function cliRun(args: string[], dataDir: string): Promise<string> {
 }
 
 /** Pids of the ffmpeg processes whose parent is `pid`. */
+/**
+ * The encodes (ffmpeg with `-progress`) a worker runs. A worker also runs short `ffmpeg -version / -encoders /
+ * -formats` at start: those are not jobs, and one caught here would still be exiting when the test looks again.
+ */
 async function ffmpegChildren(pid: number): Promise<number[]> {
-  const { stdout } = await run('ps', ['-o', 'pid=,comm=', '--ppid', String(pid)]).catch(() => ({
+  const { stdout } = await run('ps', ['-o', 'pid=,args=', '--ppid', String(pid)]).catch(() => ({
     stdout: '',
   }))
   return stdout
     .split('\n')
-    .filter((l) => l.includes('ffmpeg'))
+    .filter((l) => l.includes('ffmpeg') && l.includes('-progress'))
     .map((l) => Number(l.trim().split(/\s+/)[0]))
 }
 
