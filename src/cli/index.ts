@@ -15,7 +15,9 @@ import {
   type TranscodeSpecInput,
   parseResize,
 } from '../shared/spec'
+import { PROBE_CONCURRENCY } from '../main/core/enqueue'
 import { FfmpegMissingError, RedisUnavailableError, UserFacingError, errorMessage } from '../main/core/errors'
+import { prefetchProbes } from '../main/core/ffmpeg'
 import { logger } from '../main/core/logger'
 import { BullpenNode, type NodeKind } from '../main/core/node'
 import { POOL_MODES, type PoolConfig, PoolConfigSchema, type PoolMode } from '../main/core/pool/config'
@@ -334,6 +336,8 @@ export function buildProgram(): Command {
       ),
     )
     .action(async (files: string[], opts: AddOpts & { concurrency?: number }, cmd: Command) => {
+      // The first probes run while the node starts (they need no Redis); queueing then finds them done.
+      prefetchProbes(files, 2 * PROBE_CONCURRENCY)
       await withNode(
         cmd,
         'cli',
@@ -360,6 +364,7 @@ export function buildProgram(): Command {
   )
     .option('--wait', 'wait until the jobs are done')
     .action(async (files: string[], opts: AddOpts, cmd: Command) => {
+      prefetchProbes(files, 2 * PROBE_CONCURRENCY)
       // With --wait this process serves the files to the pool until the jobs end.
       await withNode(cmd, 'cli', { serve: opts.wait === true }, async (node) => {
         const { ids, refused, names } = await enqueueFrom(node, files, opts)

@@ -18,6 +18,7 @@ export {
 } from './locate'
 export {
   probeInput,
+  prefetchProbes,
   checkInput,
   summarize,
   parseProbe,

@@ -1,4 +1,6 @@
 import { readFileSync, readdirSync } from 'node:fs'
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import {
@@ -8,7 +10,17 @@ import {
   type TranscodeSpecInput,
 } from '../../../shared/spec'
 import { InputRefusedError } from '../errors'
-import { checkInput, keepProbe, parseProbe, probeFromJob, summarize, type MediaInfo } from './probe'
+import { findOnPath, useFfmpeg } from './locate'
+import {
+  checkInput,
+  keepProbe,
+  parseProbe,
+  prefetchProbes,
+  probeFromJob,
+  probeInput,
+  summarize,
+  type MediaInfo,
+} from './probe'
 
 function fixture(name: string, as = name): MediaInfo {
   const raw = JSON.parse(
@@ -111,5 +123,34 @@ describe('keepProbe / probeFromJob', () => {
     const video = fixture('phone-rotated-vfr-noaudio')
     if (!video.video) throw new Error('fixture has no video')
     expect(keepProbe({ ...video, video: { ...video.video, codec: 'h264; rm -rf /' } })).toBeUndefined()
+  })
+})
+
+describe('probeInput sharing', () => {
+  it('runs one ffprobe for callers that ask at the same time, prefetched or not', async () => {
+    const realProbe = findOnPath('ffprobe')
+    const realFfmpeg = findOnPath('ffmpeg')
+    if (!realProbe || !realFfmpeg) return
+    const dir = await mkdtemp(path.join(tmpdir(), 'bullpen-probe-'))
+    try {
+      const calls = path.join(dir, 'calls.txt')
+      const shim = path.join(dir, 'ffprobe')
+      await writeFile(shim, `#!/bin/sh\necho "$*" >> '${calls}'\nexec '${realProbe}' "$@"\n`, { mode: 0o755 })
+      const input = path.join(dir, 'clip.mp4')
+      await copyFile(
+        path.join(__dirname, '..', '..', '..', '..', '..', 'shared', 'media', 'video-only.mp4'),
+        input,
+      )
+      useFfmpeg({ ffmpegPath: realFfmpeg, ffprobePath: shim })
+      prefetchProbes([input], 4)
+      const [a, b] = await Promise.all([probeInput(input), probeInput(input)])
+      expect(a).toEqual(b)
+      expect(a.video?.width).toBe(1280)
+      expect(await probeInput(input)).toEqual(a)
+      expect((await readFile(calls, 'utf8')).trim().split('\n')).toHaveLength(1)
+    } finally {
+      useFfmpeg()
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 })

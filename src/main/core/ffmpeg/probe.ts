@@ -3,7 +3,7 @@
  * messages a person understands ({@link InputRefusedError}, naming the file).
  */
 import { execFile } from 'node:child_process'
-import { open, stat, type FileHandle } from 'node:fs/promises'
+import { open, realpath, stat, type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 import type { z } from 'zod'
 import {
@@ -270,6 +270,8 @@ async function looksLikeMedia(file: string): Promise<boolean> {
  */
 const probeCache = new Map<string, MediaInfo>()
 const PROBE_CACHE_SIZE = 256
+/** Probes under way, by the same key: a second caller waits for the first one's ffprobe instead of running its own. */
+const probing = new Map<string, Promise<MediaInfo>>()
 
 function remember(key: string, info: MediaInfo): void {
   probeCache.delete(key)
@@ -310,7 +312,35 @@ export async function probeInput(file: string): Promise<MediaInfo> {
   if (size === 0) throw new InputRefusedError(`${name} is empty (0 bytes)`, abs)
   const cached = probeCache.get(cacheKey)
   if (cached) return structuredClone(cached)
+  let running = probing.get(cacheKey)
+  if (!running) {
+    running = runProbe(abs, size)
+    probing.set(cacheKey, running)
+    const key = cacheKey
+    running.then(
+      (info) => remember(key, info),
+      () => undefined,
+    )
+    void running.finally(() => probing.delete(key)).catch(() => undefined)
+  }
+  return structuredClone(await running)
+}
 
+/**
+ * Starts probing the first few of `files` (a CLI does this before it has connected to Redis, so that its start-up
+ * and the first probes overlap); {@link probeInput} then finds them done or under way. Errors are left for
+ * probeInput to report.
+ */
+export function prefetchProbes(files: readonly string[], count: number): void {
+  for (const f of files.slice(0, count)) {
+    realpath(path.resolve(f))
+      .then((real) => probeInput(real))
+      .catch(() => undefined)
+  }
+}
+
+async function runProbe(abs: string, size: number): Promise<MediaInfo> {
+  const name = path.basename(abs)
   let raw: RawProbe
   try {
     raw = (await ffprobeJson(abs, ['-show_format', '-show_streams'])) as RawProbe
@@ -336,9 +366,7 @@ export async function probeInput(file: string): Promise<MediaInfo> {
       throw new InputRefusedError(`${name} cannot be read: permission denied`, abs)
     throw new InputRefusedError(`${name} cannot be read by ffprobe (${line})`, abs)
   }
-  const info = parseProbe(raw, abs, size)
-  remember(cacheKey, info)
-  return structuredClone(info)
+  return parseProbe(raw, abs, size)
 }
 
 /**
