@@ -292,7 +292,8 @@ export class InputRelay {
         this.throwIfFailed()
         if (err instanceof OriginStatus && (err.status === 403 || err.status === 409))
           throw this.describe(err.status)
-        if (err instanceof TransferError) throw err
+        // A checked answer that is wrong (another size, a bad range) is final: asking again gets the same.
+        if (err instanceof TransferError || err instanceof InputChangedError) throw err
         if (++n >= maxFailures) throw this.giveUp(err)
         await this.sleep(delay)
         delay = Math.min(delay * 2, 5000)
