@@ -6,7 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises'
 import { createServer as createHttpServer, request, type Server } from 'node:http'
-import { connect, type AddressInfo } from 'node:net'
+import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Redis from 'ioredis'
@@ -297,6 +297,37 @@ describe('streaming workers (input relay)', () => {
     await expect(
       startRelay({ target: { ...target, token: f.token }, size: f.size + 1, name: 'a.mov' }),
     ).rejects.toBeInstanceOf(InputChangedError)
+  })
+})
+
+describe('streaming workers: an origin that says nothing', () => {
+  it('gives up after the idle time per attempt: the job waits for the origin (OriginUnavailableError)', async () => {
+    // Accepts connections and never answers (a machine that went away without a word looks like this, or worse).
+    const held: Socket[] = []
+    const silent = createNetServer((sock) => held.push(sock))
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r))
+    const started = Date.now()
+    try {
+      const err = await startRelay({
+        target: {
+          baseUrl: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`,
+          jobId: '704',
+          token: 'A'.repeat(43),
+          origin: ORIGIN,
+        },
+        size: 1000,
+        name: 'a.mov',
+        idleTimeoutMs: 200,
+        maxFailures: 2,
+        retryDelayMs: 10,
+      }).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(OriginUnavailableError)
+      expect((err as Error).message).toMatch(/does not answer \(no answer for 200 ms\)/)
+      expect(Date.now() - started).toBeLessThan(5000)
+    } finally {
+      for (const sock of held) sock.destroy()
+      await new Promise<void>((r) => silent.close(() => r()))
+    }
   })
 })
 

@@ -239,9 +239,16 @@ export class InputRelay {
       })
       this.stats.originRequests++
       this.originRequests.add(req)
-      req.once('close', () => this.originRequests.delete(req))
+      // A host that vanished answers nothing at all (not even a refusal): give up on this attempt after the idle time.
+      const idleMs = this.opts.idleTimeoutMs ?? 30_000
+      const noAnswer = setTimeout(() => req.destroy(new Error(`no answer for ${idleMs} ms`)), idleMs)
+      req.once('close', () => {
+        clearTimeout(noAnswer)
+        this.originRequests.delete(req)
+      })
       req.on('error', reject)
       req.on('response', (res) => {
+        clearTimeout(noAnswer)
         const fail = (err: Error): void => {
           res.resume()
           req.destroy()
@@ -310,7 +317,7 @@ export class InputRelay {
     if (err instanceof OriginStatus) {
       return new TransferError(`streaming the input of job ${t.jobId} failed: ${err.message}`, { cause: err })
     }
-    if (isConnectionError(err) || /no data for|aborted|socket hang up/i.test(errorMessage(err))) {
+    if (isConnectionError(err) || /no (data|answer) for|aborted|socket hang up/i.test(errorMessage(err))) {
       return new OriginUnavailableError(
         `node ${t.origin} does not answer (${errorMessage(err)}); the job waits for it`,
         t.origin,
@@ -425,44 +432,47 @@ export class InputRelay {
   ): Promise<Error | null> {
     const idleMs = this.opts.idleTimeoutMs ?? 30_000
     return new Promise((resolve) => {
-      let timer: NodeJS.Timeout | undefined
       let settled = false
+      let last = Date.now()
+      /** Waiting for ffmpeg (backpressure): then a silent origin is not idle. */
+      let waiting = false
+      // One timer for the whole answer (not one per chunk): checks how long ago the origin last sent something.
+      const timer = setInterval(
+        () => {
+          if (!waiting && Date.now() - last > idleMs) done(new Error(`no data for ${idleMs} ms`))
+        },
+        Math.max(50, Math.min(1000, idleMs / 4)),
+      )
       const done = (err: Error | null): void => {
         if (settled) return
         settled = true
-        clearTimeout(timer)
+        clearInterval(timer)
         origin.off('data', onData)
         res.off('drain', onDrain)
         if (err) origin.destroy()
         resolve(err)
       }
-      const arm = (): void => {
-        clearTimeout(timer)
-        timer = setTimeout(() => done(new Error(`no data for ${idleMs} ms`)), idleMs)
-      }
       const onData = (chunk: Buffer): void => {
+        last = Date.now()
         count(chunk.length)
         if (!res.write(chunk)) {
+          waiting = true
           origin.pause()
-          // ffmpeg is the slow one here: not an idle origin.
-          clearTimeout(timer)
-        } else arm()
+        }
       }
       const onDrain = (): void => {
-        arm()
+        waiting = false
+        last = Date.now()
         origin.resume()
       }
       origin.on('data', onData)
       res.on('drain', onDrain)
-      origin.once('end', () =>
-        done(origin.complete ? null : new Error('connection closed before the end of the file')),
-      )
+      const ended = (): void =>
+        done(origin.complete ? null : new Error('connection closed before the end of the file'))
+      origin.once('end', ended)
+      origin.once('close', ended)
       origin.once('error', (e: Error) => done(e))
       origin.once('aborted', () => done(new Error('aborted')))
-      origin.once('close', () =>
-        done(origin.complete ? null : new Error('connection closed before the end of the file')),
-      )
-      arm()
       origin.resume()
     })
   }
