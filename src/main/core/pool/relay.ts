@@ -144,6 +144,9 @@ export class InputRelay {
    * be reached: nothing needs to start then.
    */
   async start(): Promise<void> {
+    if (!Number.isSafeInteger(this.opts.size) || this.opts.size < 1) {
+      throw new TransferError(`the input of job ${this.opts.target.jobId} has no bytes to stream`)
+    }
     const server = createServer({ highWaterMark: BUFFER_BYTES }, (req, res) => {
       this.handle(req, res).catch((err: unknown) => {
         this.log.debug({ err: errorMessage(err) }, 'relay request failed')
