@@ -4,15 +4,17 @@
  * committed without overwriting, and no temp file survives any failure.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises'
 import { createServer as createHttpServer, request, type Server } from 'node:http'
-import { connect, type AddressInfo } from 'node:net'
+import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Redis from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { JobData } from '../../src/shared/spec'
-import { FileService, type JobLookup } from '../../src/main/core/pool/fileService'
+import { FileService, STREAM_HEADER, type JobLookup } from '../../src/main/core/pool/fileService'
+import { startRelay } from '../../src/main/core/pool/relay'
+import { isRelayUrl } from '../../src/main/core/ffmpeg/run'
 import { jobToken, loadOrCreateSecret } from '../../src/main/core/pool/tokens'
 import { fetchInput, uploadOutput } from '../../src/main/core/pool/transfer'
 import {
@@ -208,6 +210,175 @@ describe('file service: who gets what', () => {
     expect((await filesIn(workDir)).filter((f) => f.startsWith('changed'))).toEqual([])
   })
 })
+
+describe('streaming workers (input relay)', () => {
+  /** A fresh input of its own (so no checksum of it is cached), queued as job `id`. */
+  async function streamedInput(id: string, bytes = 2 * 1024 * 1024 + 11) {
+    const p = join(inputDir, `streamed-${id}.mov`)
+    const content = randomBytes(bytes)
+    await writeFile(p, content)
+    const st = await stat(p)
+    const job = addJob(id, 'active', { input: { path: p, size: st.size, mtimeMs: st.mtimeMs } })
+    return { ...job, path: p, content, size: st.size, mtimeMs: st.mtimeMs }
+  }
+
+  function get(
+    id: string,
+    token: string,
+    range: string,
+  ): Promise<{ status: number; bodyBytes: number; head: string }> {
+    return raw(
+      service.port,
+      `GET /jobs/${id}/input HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n${STREAM_HEADER}: 1\r\n` +
+        `Range: ${range}\r\nConnection: close\r\n\r\n`,
+    )
+  }
+
+  it('serves ranges without a whole-file checksum, and refuses every request (409) once the file changed', async () => {
+    const f = await streamedInput('701')
+    const first = await get(f.id, f.token, 'bytes=100-199')
+    expect(first.status).toBe(206)
+    expect(first.bodyBytes).toBe(100)
+    expect(first.head).toContain(`Content-Range: bytes 100-199/${f.size}`)
+    expect(first.head.toLowerCase()).not.toContain('x-checksum-sha256')
+    // Same size, another mtime (rewritten in place): refused, whatever the range.
+    await utimes(f.path, new Date(), new Date(f.mtimeMs + 5000))
+    for (const range of ['bytes=0-', 'bytes=100-199', `bytes=${f.size - 10}-`]) {
+      expect(await get(f.id, f.token, range), range).toMatchObject({ status: 409, bodyBytes: 0 })
+    }
+    // Back to the queued mtime but longer: refused too.
+    await writeFile(f.path, Buffer.concat([f.content, Buffer.from('x')]))
+    await utimes(f.path, new Date(), new Date(f.mtimeMs))
+    expect(await get(f.id, f.token, 'bytes=0-')).toMatchObject({ status: 409, bodyBytes: 0 })
+  })
+
+  it('relays the input to a local reader, resuming cut origin connections from where they were', async () => {
+    const f = await streamedInput('702', 3 * 1024 * 1024 + 5)
+    const proxy = await cuttingDownloadProxy(2, 700 * 1024)
+    const relay = await startRelay({
+      target: { baseUrl: proxy.url, jobId: f.id, token: f.token, origin: ORIGIN },
+      size: f.size,
+      name: 'streamed 702.mov',
+      retryDelayMs: 10,
+    })
+    try {
+      expect(isRelayUrl(relay.url)).toBe(true)
+      expect(relay.url).toMatch(/\/streamed%20702\.mov$/)
+      const whole = await httpGet(relay.url)
+      expect(whole.status).toBe(200)
+      expect(whole.body.equals(f.content)).toBe(true)
+      const part = await httpGet(relay.url, 'bytes=1000-1999')
+      expect(part.status).toBe(206)
+      expect(part.body.equals(f.content.subarray(1000, 2000))).toBe(true)
+      expect(relay.stats.resumes).toBe(2)
+      // Each resume asked the origin for the rest from the byte reached, not from 0.
+      const starts = proxy.ranges.map((r) => Number(/^bytes=(\d+)-/.exec(r)?.[1]))
+      expect(starts[0]).toBe(0)
+      expect(starts[1]).toBeGreaterThan(0)
+      expect(starts[2]).toBeGreaterThan(starts[1] as number)
+      // Anything but the relay's own path gets nothing.
+      const wrong = new URL(relay.url)
+      wrong.pathname = `/${'0'.repeat(32)}/x.mov`
+      expect((await httpGet(wrong.toString())).status).toBe(404)
+    } finally {
+      await relay.close()
+      await proxy.close()
+    }
+    expect(relay.failure).toBeNull()
+    await expect(httpGet(relay.url)).rejects.toThrow(/ECONNREFUSED/)
+  })
+
+  it('refuses to start when the origin refuses the job, or serves another size than the job was queued with', async () => {
+    const f = await streamedInput('703')
+    const target = { baseUrl: service.url, jobId: f.id, token: 'A'.repeat(43), origin: ORIGIN }
+    await expect(startRelay({ target, size: f.size, name: 'a.mov' })).rejects.toBeInstanceOf(
+      TransferRefusedError,
+    )
+    await expect(
+      startRelay({ target: { ...target, token: f.token }, size: f.size + 1, name: 'a.mov' }),
+    ).rejects.toBeInstanceOf(InputChangedError)
+  })
+})
+
+describe('streaming workers: an origin that says nothing', () => {
+  it('gives up after the idle time per attempt: the job waits for the origin (OriginUnavailableError)', async () => {
+    // Accepts connections and never answers (a machine that went away without a word looks like this, or worse).
+    const held: Socket[] = []
+    const silent = createNetServer((sock) => held.push(sock))
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r))
+    const started = Date.now()
+    try {
+      const err = await startRelay({
+        target: {
+          baseUrl: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`,
+          jobId: '704',
+          token: 'A'.repeat(43),
+          origin: ORIGIN,
+        },
+        size: 1000,
+        name: 'a.mov',
+        idleTimeoutMs: 200,
+        maxFailures: 2,
+        retryDelayMs: 10,
+      }).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(OriginUnavailableError)
+      expect((err as Error).message).toMatch(/does not answer \(no answer for 200 ms\)/)
+      expect(Date.now() - started).toBeLessThan(5000)
+    } finally {
+      for (const sock of held) sock.destroy()
+      await new Promise<void>((r) => silent.close(() => r()))
+    }
+  })
+})
+
+/** GET `url` (optionally a range); the status and the whole body. */
+function httpGet(url: string, range?: string): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { headers: range ? { Range: range } : {} }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }))
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+/** A proxy in front of the file service that cuts the first `cuts` input answers after `after` body bytes. */
+async function cuttingDownloadProxy(
+  cuts: number,
+  after: number,
+): Promise<{ url: string; ranges: string[]; close(): Promise<void> }> {
+  const ranges: string[] = []
+  let cut = 0
+  const proxy: Server = createHttpServer((req, res) => {
+    ranges.push(String(req.headers.range))
+    const cutThis = cut < cuts
+    if (cutThis) cut++
+    const up = request(`${service.url}${req.url}`, { method: req.method, headers: req.headers }, (upRes) => {
+      res.writeHead(upRes.statusCode ?? 500, upRes.headers)
+      let sent = 0
+      upRes.on('data', (c: Buffer) => {
+        sent += c.length
+        res.write(c)
+        if (cutThis && sent > after) {
+          upRes.destroy()
+          res.socket?.destroy()
+        }
+      })
+      upRes.on('end', () => res.end())
+    })
+    up.on('error', () => res.destroy())
+    up.end()
+  })
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r))
+  return {
+    url: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+    ranges,
+    close: () => new Promise<void>((r) => proxy.close(() => r())),
+  }
+}
 
 describe('transfer client', () => {
   it('resumes a download after dropped connections, with a Range from what it has', async () => {

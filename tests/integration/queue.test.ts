@@ -600,3 +600,154 @@ describe('de-duplication keys', () => {
     expect(await dedupeKeys()).toEqual([])
   })
 })
+
+describe('one round trip per add, batched worker bookkeeping', () => {
+  it("adds the very job Bull's own add makes: hash fields, opts, priority set, waiting list and event", async () => {
+    const prefix = uniquePrefix('add-same')
+    const q = makeQueue(prefix, { keepCompleted: 7, keepFailed: 9, attempts: 4, backoffDelayMs: 321 })
+    await q.ready()
+    await q.pausePool()
+    const waiting: string[] = []
+    q.events.on('waiting', ({ jobId }) => waiting.push(jobId))
+    const data = jobData({ priority: 'high' })
+    const ours = await q.add(data)
+    // The same job through Bull's public add, with the options Bullpen uses.
+    const theirs = await q.bull.add(
+      { ...data, dedupeKey: 'f'.repeat(32) },
+      {
+        priority: 1,
+        attempts: 4,
+        backoff: { type: 'exponential', delay: 321 },
+        removeOnComplete: 7,
+        removeOnFail: 9,
+      },
+    )
+    // Ids come from Bull's counter, one per add.
+    expect(Number(theirs.id)).toBe(Number(ours.id) + 1)
+    const client = q.connections.client
+    const a = await client.hgetall(`${prefix}:transcode:${ours.id}`)
+    const b = await client.hgetall(`${prefix}:transcode:${String(theirs.id)}`)
+    expect(Object.keys(a).sort()).toEqual(Object.keys(b).sort())
+    const strip = (h: Record<string, string>): Record<string, unknown> => ({
+      ...h,
+      opts: { ...(JSON.parse(h['opts'] ?? '{}') as Record<string, unknown>), timestamp: 0 },
+      data: { ...(JSON.parse(h['data'] ?? '{}') as Record<string, unknown>), dedupeKey: '' },
+      timestamp: 0,
+    })
+    expect(strip(a)).toEqual(strip(b))
+    expect(JSON.parse(a['opts'] ?? '{}')).toMatchObject({ priority: 1, attempts: 4, removeOnComplete: 7 })
+    expect(await client.zscore(`${prefix}:transcode:priority`, ours.id)).toBe('1')
+    expect(await client.lrange(`${prefix}:transcode:paused`, 0, -1)).toEqual([String(theirs.id), ours.id])
+    await waitFor(() => waiting.includes(ours.id), "the 'waiting' event of every node")
+    expect(await client.get(`${prefix}:transcode:bp:dedupe:${data.dedupeKey}`)).toBe(ours.id)
+  })
+
+  it('a failed add leaves no de-duplication key, and the file can be queued once Redis accepts it', async () => {
+    const prefix = uniquePrefix('add-fail')
+    const q = makeQueue(prefix)
+    await q.ready()
+    const client = q.connections.client
+    // Make Bull's part of the script fail: the waiting list is not a list.
+    await client.set(`${prefix}:transcode:wait`, 'not a list')
+    const data = jobData()
+    await expect(q.add(data)).rejects.toThrow(/WRONGTYPE/)
+    expect(await client.exists(`${prefix}:transcode:bp:dedupe:${data.dedupeKey}`)).toBe(0)
+    await client.del(`${prefix}:transcode:wait`)
+    const again = await q.add(data)
+    expect(again.duplicate).toBe(false)
+    expect(await q.add(data)).toEqual({ id: again.id, duplicate: true })
+  })
+
+  it('releases every key when many jobs end in the same turn, but keeps the key of a job that will be retried', async () => {
+    const q = makeQueue(uniquePrefix('batch-release'), { attempts: 2, backoffDelayMs: 1500 })
+    const ids: string[] = []
+    for (let i = 0; i < 40; i++) ids.push((await q.add(jobData())).id)
+    const retried = ids[3]
+    const dedupeKeys = async (): Promise<string[]> =>
+      q.connections.client.keys(`${q.prefix}:${q.name}:bp:dedupe:*`)
+    await q.process(8, (job) =>
+      String(job.id) === retried && job.attemptsMade === 0
+        ? Promise.reject(new Error('transient'))
+        : Promise.resolve('ok'),
+    )
+    await waitFor(async () => (await q.stats()).completed === 39, '39 completions')
+    // The failed attempt waits for its retry (delayed): its key still blocks a copy.
+    await waitFor(async () => (await dedupeKeys()).length === 1, 'the other keys released', 5_000)
+    const info = await q.get(retried!)
+    expect(info?.state).toBe('delayed')
+    expect(await q.add(info!.data!)).toEqual({ id: retried, duplicate: true })
+    await waitFor(async () => (await q.get(retried!))?.state === 'completed', 'the retry', 10_000)
+    await waitFor(async () => (await dedupeKeys()).length === 0, 'its key released', 5_000)
+  })
+
+  it('announces each job as active (with its node) before it completes, even when the handler returns at once', async () => {
+    const prefix = uniquePrefix('active-order')
+    const worker = makeQueue(prefix, { nodeId: 'fast-node' })
+    const viewer = makeQueue(prefix, { nodeId: 'viewer' })
+    await viewer.ready()
+    const seen: string[] = []
+    viewer.events.on('active', ({ jobId, node }) => seen.push(`active ${jobId} ${node}`))
+    viewer.events.on('completed', ({ jobId }) => seen.push(`completed ${jobId}`))
+    const ids: string[] = []
+    for (let i = 0; i < 20; i++) ids.push((await viewer.add(jobData())).id)
+    await worker.process(4, () => Promise.resolve('ok'))
+    await waitFor(() => seen.filter((s) => s.startsWith('completed')).length === 20, '20 completions')
+    for (const id of ids) {
+      const a = seen.indexOf(`active ${id} fast-node`)
+      expect(a).toBeGreaterThanOrEqual(0)
+      expect(a).toBeLessThan(seen.indexOf(`completed ${id}`))
+      expect((await viewer.get(id))?.node).toBe('fast-node')
+    }
+  })
+
+  it('a cancel requested before the job starts aborts it as soon as the worker sees the request', async () => {
+    const prefix = uniquePrefix('cancel-early')
+    const q = makeQueue(prefix, { cancelPollMs: 60_000 })
+    const { id } = await q.add(jobData())
+    // Only the key, as if the message had gone out before this node took the job (no poll within the test).
+    await q.connections.client.set(`${prefix}:transcode:bp:cancel:${id}`, '1', 'PX', 60_000)
+    let aborted = false
+    await q.process(1, (_job, signal) => {
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(() => resolve('ran to the end'), 5_000)
+        signal.addEventListener('abort', () => {
+          clearTimeout(t)
+          aborted = true
+          reject(new Error('ffmpeg killed'))
+        })
+      })
+    })
+    await waitFor(async () => (await q.get(id))?.state === 'failed', 'the job to be cancelled', 4_000)
+    const info = await q.get(id)
+    expect(info?.failedReason).toBe('cancelled')
+    expect(info?.attemptsMade).toBe(1)
+    expect(aborted).toBe(true)
+    expect(await q.isCancelRequested(id)).toBe(false)
+  })
+
+  it('one cancel check covers every running job', async () => {
+    const prefix = uniquePrefix('cancel-poll')
+    const q = makeQueue(prefix, { cancelPollMs: 100 })
+    const ids: string[] = []
+    for (let i = 0; i < 3; i++) ids.push((await q.add(jobData())).id)
+    const aborted: string[] = []
+    await q.process(3, (job, signal) => {
+      return new Promise((_, reject) => {
+        signal.addEventListener('abort', () => {
+          aborted.push(String(job.id))
+          reject(new Error('stopped'))
+        })
+      })
+    })
+    await waitFor(() => q.runningJobs().length === 3, 'three running jobs')
+    const [first, , third] = ids
+    for (const id of [first, third]) {
+      await q.connections.client.set(`${prefix}:transcode:bp:cancel:${id}`, '1', 'PX', 60_000)
+    }
+    await waitFor(() => aborted.length === 2, 'two jobs aborted by the poll')
+    expect(aborted.sort()).toEqual([first, third].sort())
+    await waitFor(async () => (await q.get(third!))?.failedReason === 'cancelled', 'cancelled')
+    await sleep(300)
+    expect(q.runningJobs()).toEqual([ids[1]])
+  })
+})

@@ -14,6 +14,15 @@ import { logger } from './logger'
 import type { OutputLedger } from './outputLedger'
 import { removeStaleTemps } from './pool/fileService'
 import type { PoolMember } from './pool/member'
+import type { EncodeRequest, InputRoute } from './pool/remoteJob'
+
+/** How the job log says where a pooled job's input came from. */
+const ROUTE_WORDS: Record<InputRoute, string> = {
+  origin: 'read at',
+  shared: 'shared with',
+  stream: 'streamed from',
+  fetch: 'fetched from',
+}
 
 /** How often a job's progress is written to Redis at most. */
 export const PROGRESS_INTERVAL_MS = 250
@@ -98,17 +107,21 @@ function processJob(ctx: ProcessorContext) {
         .progress(p)
         .catch((err: unknown) => logger.debug({ jobId, err: String(err) }, 'progress not written'))
     }
-    const encode = ({ inputPath, outputDir }: { inputPath: string; outputDir: string }) => {
+    const encode = ({ inputPath, inputUrl, outputDir, signal: stop }: EncodeRequest) => {
       report({ stage: 'encode', percent: 0, fps: null, speed: null, etaSec: null }, true)
       return transcodeFile({
         jobId,
         inputPath,
+        // Streamed from the origin (pool/relay.ts): ffmpeg reads the relay, the job's probe describes the input.
+        ...(inputUrl !== undefined ? { inputUrl } : {}),
         outputDir,
         spec: data.spec,
-        // Every route reads the very file that was probed when it was queued (same size and mtime, or a download
-        // checked against the origin's checksum): that probe holds, no second ffprobe.
-        ...(data.media ? { info: probeFromJob(data.media, inputPath, data.input.size) } : {}),
-        signal,
+        // Every route reads the very file that was probed when it was queued (same size and mtime, a download
+        // checked against the origin's checksum, or a stream the origin serves only while size and mtime match):
+        // that probe holds, no second ffprobe.
+        ...(data.media ? { info: probeFromJob(data.media, inputUrl ?? inputPath, data.input.size) } : {}),
+        // The job's cancel, and the streamed input's failure (the origin gone, the file changed there).
+        signal: stop ? AbortSignal.any([signal, stop]) : signal,
         onProgress: (p) =>
           report({ stage: 'encode', percent: p.percent, fps: p.fps, speed: p.speed, etaSec: p.etaSec }),
         onLog: (line) => {
@@ -128,9 +141,7 @@ function processJob(ctx: ProcessorContext) {
         },
       })
       job
-        .log(
-          `processed on ${ctx.nodeName} (${ctx.nodeId}), input ${route === 'fetch' ? 'fetched from' : 'shared with'} ${data.origin}`,
-        )
+        .log(`processed on ${ctx.nodeName} (${ctx.nodeId}), input ${ROUTE_WORDS[route]} ${data.origin}`)
         .catch(() => undefined)
       return { ...result, elapsedMs: Date.now() - started, node: ctx.nodeName }
     }

@@ -15,7 +15,7 @@ import {
 } from './errors'
 import { EventBus, toJobProgress, type JobProgress, type QueueEventBus, type QueueEvents } from './events'
 import { logger as rootLogger, type Logger } from './logger'
-import { SCRIPTS, type ScriptName } from './queue/lua'
+import { ADD_JOB_COMMAND, SCRIPTS, addJobWithDedupe, type ScriptName } from './queue/lua'
 import { DEFAULT_REDIS_URL, RedisConnections, describeRedisUrl } from './redis'
 import {
   JobDataSchema,
@@ -151,7 +151,12 @@ interface Running {
   done: Promise<void>
 }
 
-const RESERVE_MS = 60_000
+/** Bull's `Queue.add` arguments for its `addJob` script: 6 keys, then 14 arguments. */
+const BULL_ADD_JOB_KEYS = 6
+const BULL_ADD_JOB_ARGS = 14
+
+/** What Bull's `Queue.add` hands to `client.addJob` (see {@link TranscodeQueue.add}). */
+type BullAddJobCall = (args: unknown[]) => Promise<string>
 
 /** A default node id from the host name, made safe for {@link NodeIdSchema}. */
 export function defaultNodeId(): string {
@@ -195,6 +200,18 @@ export class TranscodeQueue {
   private handBackRequested = false
   /** Ends the graceful wait of a close in progress (set while it waits). */
   private escalate: () => void = () => undefined
+  /** Jobs that started here and are not yet marked as ours in Redis (sent in the next worker batch). */
+  private readonly pendingMarks: {
+    id: string
+    done: (code: number) => void
+    fail: (err: unknown) => void
+  }[] = []
+  /** De-duplication keys of jobs that ended here, to release in the next worker batch. */
+  private readonly pendingReleases = new Set<string>()
+  private batchScheduled = false
+  /** One timer for all running jobs: checks their cancel keys in one round trip. */
+  private cancelPoll: NodeJS.Timeout | undefined
+  private cancelPollBusy = false
 
   constructor(options: TranscodeQueueOptions = {}) {
     this.name = options.name ?? 'transcode'
@@ -241,7 +258,10 @@ export class TranscodeQueue {
     })
     const client = this.connections.client
     for (const [name, def] of Object.entries(SCRIPTS)) {
-      client.defineCommand(name, { numberOfKeys: def.numberOfKeys, lua: def.lua })
+      client.defineCommand(
+        name,
+        def.numberOfKeys === null ? { lua: def.lua } : { numberOfKeys: def.numberOfKeys, lua: def.lua },
+      )
     }
     this.offState = this.connections.onState((state) =>
       this.events.emit('connection', { state, url: describeRedisUrl(this.connections.url) }),
@@ -275,27 +295,30 @@ export class TranscodeQueue {
     const d = parsed.data
     await this.ready()
     const dk = this.dedupeKey(d.dedupeKey)
-    const [claimed, id] = await this.lua<[number, string]>(
-      'bpDedupeClaim',
-      [dk, this.key('id'), this.key('completed'), this.key('failed')],
-      [this.key(''), RESERVE_MS],
-    )
-    if (claimed !== 1) return { id: String(id), duplicate: true }
-    try {
-      await this.bull.add(d, {
-        jobId: id,
-        priority: PRIORITY_VALUES[d.priority],
-        attempts: this.attempts,
-        backoff: { type: 'exponential', delay: this.backoffDelayMs },
-        removeOnComplete: this.keepCompleted,
-        removeOnFail: this.keepFailed,
-      })
-    } catch (err) {
-      await this.lua('bpDedupeRelease', [dk], [id]).catch(() => undefined)
-      throw err
+    // One round trip, like Bull's own add: Bull's Queue.add builds the job (defaults, opts JSON, priority, events)
+    // and calls `client.addJob`; on this view of the queue that call runs Bull's script behind the de-duplication
+    // check (bpAddJob), atomically. No key is written when the add fails.
+    let reply: [number, string] | undefined
+    const addJob: BullAddJobCall = async (args) => {
+      if (args.length !== BULL_ADD_JOB_KEYS + BULL_ADD_JOB_ARGS)
+        throw new Error(`Bull's addJob got ${args.length} arguments, not 6 keys + 14 (not Bull 4.16?)`)
+      reply = await this.lua<[number, string]>(
+        ADD_JOB_COMMAND,
+        [...(args.slice(0, BULL_ADD_JOB_KEYS) as string[]), dk, this.key('completed'), this.key('failed')],
+        args.slice(BULL_ADD_JOB_KEYS) as (string | number)[],
+      )
+      return String(reply[1])
     }
-    await this.lua('bpDedupeConfirm', [dk], [id])
-    return { id: String(id), duplicate: false }
+    const view = Object.create(this.bull, { client: { value: { addJob } } }) as Bull.Queue<JobData>
+    await view.add(d, {
+      priority: PRIORITY_VALUES[d.priority],
+      attempts: this.attempts,
+      backoff: { type: 'exponential', delay: this.backoffDelayMs },
+      removeOnComplete: this.keepCompleted,
+      removeOnFail: this.keepFailed,
+    })
+    if (!reply) throw new Error('Bull did not add the job through its addJob script')
+    return { id: String(reply[1]), duplicate: reply[0] !== 1 }
   }
 
   /** A job's snapshot, or null when there is no such job. */
@@ -617,13 +640,15 @@ export class TranscodeQueue {
     const release = (job: Bull.Job<JobData>): void => {
       const dk = this.dedupeKeyOf(job.data)
       if (!dk) return
-      this.lua('bpDedupeSweep', [this.key('completed'), this.key('failed')], [this.key(''), dk]).catch(
-        (err: unknown) => this.log.debug({ err: errorMessage(err) }, 'dedupe key not released'),
-      )
+      this.pendingReleases.add(dk)
+      this.scheduleWorkerBatch()
     }
     this.bull.on('completed', release)
     this.bull.on('failed', release)
     this.sweepDedupeKeys().catch((err: unknown) => this.log.debug({ err: errorMessage(err) }, 'dedupe sweep'))
+    // A node that missed a cancel message still sees the request: one check of every running job's cancel key.
+    this.cancelPoll = setInterval(() => this.pollCancelRequests(), this.cancelPollMs)
+    this.cancelPoll.unref()
     // Bull's process() resolves only when the queue closes, so it is not awaited.
     this.bull
       .process(concurrency, (job: Bull.Job<JobData>) => this.runJob(job, handler))
@@ -706,7 +731,10 @@ export class TranscodeQueue {
       ScriptName,
       (...a: (string | number)[]) => Promise<unknown>
     >
-    return (await client[name](...keys, ...args)) as T
+    const dynamicKeys = name !== ADD_JOB_COMMAND && SCRIPTS[name].numberOfKeys === null
+    return (await (dynamicKeys
+      ? client[name](keys.length, ...keys, ...args)
+      : client[name](...keys, ...args))) as T
   }
 
   private async publish(message: BusMessage): Promise<void> {
@@ -715,6 +743,18 @@ export class TranscodeQueue {
 
   private async init(): Promise<void> {
     await this.bull.isReady()
+    // Bull has now defined its scripts on the shared client; bpAddJob wraps the very addJob text Bull runs.
+    const client = this.connections.client
+    const bullAddJob = (
+      client.scriptsSet as Record<string, { lua?: unknown; numberOfKeys?: unknown } | undefined>
+    )['addJob']
+    if (typeof bullAddJob?.lua !== 'string' || bullAddJob.numberOfKeys !== BULL_ADD_JOB_KEYS) {
+      throw new Error("Bull's addJob script is not defined on the Redis client (not Bull 4?)")
+    }
+    client.defineCommand(ADD_JOB_COMMAND, {
+      numberOfKeys: BULL_ADD_JOB_KEYS + 3,
+      lua: addJobWithDedupe(bullAddJob.lua),
+    })
     this.connections.subscriber.on('message', this.onBusMessage)
     await this.connections.subscribe(this.busChannel)
   }
@@ -852,31 +892,23 @@ export class TranscodeQueue {
       })
     })
     aborted.catch(() => undefined)
-    let poll: NodeJS.Timeout | undefined
+    // Mark the job as ours (node + 'active' event) and learn whether a cancel is already pending, in the worker batch
+    // of this turn of the event loop, without holding the handler back (nor, below, Bull's completion): a pending
+    // cancel aborts the handler when the reply comes, one round trip after the start.
+    this.markActive(id).then(
+      (code) => {
+        if (code !== 2) return
+        if (this.running.get(id)?.controller === controller) controller.abort(new CancelRequested(id))
+        else this.log.info({ jobId: id }, 'the job ended before its pending cancel request was seen')
+      },
+      (err: unknown) =>
+        this.log.warn({ jobId: id, err: errorMessage(err) }, 'could not mark the job as running here'),
+    )
     /** The handler's own promise: it settles only when its work (an ffmpeg, a transfer) has really stopped. */
     let work: Promise<R> | undefined
-    const checkCancel = async (): Promise<void> => {
-      if (!controller.signal.aborted && (await this.isCancelRequested(id))) {
-        controller.abort(new CancelRequested(id))
-      }
-    }
     try {
-      // One round trip: mark the job as ours and learn whether a cancel is already pending (raw Bull needs none).
-      const marked = await this.lua<number>(
-        'bpMarkActive',
-        [this.key(id), this.cancelKey(id)],
-        [
-          this.nodeId,
-          this.busChannel,
-          JSON.stringify({ t: 'active', jobId: id, node: this.nodeId } satisfies BusMessage),
-        ],
-      )
-      if (marked === 2) controller.abort(new CancelRequested(id))
-      poll = setInterval(() => {
-        checkCancel().catch(() => undefined)
-      }, this.cancelPollMs)
-      if (!controller.signal.aborted) work = handler(job, controller.signal)
-      return await Promise.race([work ?? aborted, aborted])
+      work = handler(job, controller.signal)
+      return await Promise.race([work, aborted])
     } catch (err) {
       const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined
       if (reason instanceof HandedBack) {
@@ -892,7 +924,9 @@ export class TranscodeQueue {
       if (err instanceof UnrecoverableJobError) await job.discard()
       throw err instanceof Error ? err : new Error(errorMessage(err))
     } finally {
-      if (poll) clearInterval(poll)
+      // Bull moves the job to completed/failed once this returns, on the same connection: a mark still waiting for
+      // its batch goes out now, so Redis announces 'active' before 'completed' or 'failed'.
+      if (this.pendingMarks.length > 0) this.sendWorkerBatch()
       this.running.delete(id)
       // `done` (what a close waits for) means the work has stopped, not only that the job was let go: after an
       // abort, ffmpeg may still be exiting and its temp file still there. A process that exits before then leaves an
@@ -900,6 +934,84 @@ export class TranscodeQueue {
       if (work) work.then(finish, finish)
       else finish()
     }
+  }
+
+  /** Queues the mark of a job that starts here for the next worker batch; resolves with bpWorkerBatch's code. */
+  private markActive(id: string): Promise<number> {
+    return new Promise<number>((done, fail) => {
+      this.pendingMarks.push({ id, done, fail })
+      this.scheduleWorkerBatch()
+    })
+  }
+
+  /**
+   * Lets the commands written to the shared connection during this turn of the event loop (the worker batch, then
+   * Bull's completion of the job that just ended and its fetch of the next) leave in one write instead of one
+   * each: on this kind of machine every write to the socket is a costly system call (figure 3a).
+   */
+  private coalesceWrites(): void {
+    const stream = (this.connections.client as { stream?: Redis['stream'] }).stream
+    if (!stream || stream.writableCorked > 0 || stream.destroyed) return
+    stream.cork()
+    setImmediate(() => stream.uncork())
+  }
+
+  private scheduleWorkerBatch(): void {
+    if (this.batchScheduled) return
+    this.batchScheduled = true
+    // setImmediate: after the replies read in this turn have been handled, so that jobs that start and end together
+    // (e.g. Bull's completion reply also carries the next job) share one round trip.
+    setImmediate(() => this.sendWorkerBatch())
+  }
+
+  /** Sends the pending marks and releases in one bpWorkerBatch call. */
+  private sendWorkerBatch(): void {
+    this.batchScheduled = false
+    const marks = this.pendingMarks.splice(0)
+    const releases = [...this.pendingReleases]
+    this.pendingReleases.clear()
+    if (marks.length === 0 && releases.length === 0) return
+    const keys = [this.key('completed'), this.key('failed')]
+    const messages: string[] = []
+    for (const { id } of marks) {
+      keys.push(this.key(id), this.cancelKey(id))
+      messages.push(JSON.stringify({ t: 'active', jobId: id, node: this.nodeId } satisfies BusMessage))
+    }
+    keys.push(...releases)
+    this.coalesceWrites()
+    this.lua<number[]>('bpWorkerBatch', keys, [
+      this.nodeId,
+      this.busChannel,
+      marks.length,
+      ...messages,
+      this.key(''),
+    ]).then(
+      (codes) => {
+        marks.forEach((m, i) => m.done(Number(codes[i] ?? 0)))
+      },
+      (err: unknown) => {
+        for (const m of marks) m.fail(err)
+        if (releases.length > 0)
+          this.log.debug({ err: errorMessage(err), keys: releases.length }, 'dedupe keys not released')
+      },
+    )
+  }
+
+  /** Aborts the running jobs whose cancel key is set (for requests whose message this node missed). */
+  private pollCancelRequests(): void {
+    const ids = [...this.running.entries()].filter(([, r]) => !r.controller.signal.aborted).map(([id]) => id)
+    if (ids.length === 0 || this.cancelPollBusy) return
+    this.cancelPollBusy = true
+    this.connections.client
+      .mget(ids.map((id) => this.cancelKey(id)))
+      .then((values) => {
+        values.forEach((v, i) => {
+          const id = ids[i] as string
+          if (v !== null) this.running.get(id)?.controller.abort(new CancelRequested(id))
+        })
+      })
+      .catch((err: unknown) => this.log.debug({ err: errorMessage(err) }, 'cancel check failed'))
+      .finally(() => (this.cancelPollBusy = false))
   }
 
   private async handBack(id: string): Promise<void> {
@@ -922,6 +1034,7 @@ export class TranscodeQueue {
 
   private async doClose(options: CloseOptions): Promise<void> {
     this.handBackRequested ||= options.handBack === true
+    clearInterval(this.cancelPoll)
     const graceMs = options.graceMs ?? Infinity
     try {
       await this.readyPromise.catch(() => undefined)
@@ -961,6 +1074,8 @@ export class TranscodeQueue {
       }
     } finally {
       this.offState()
+      // Releases of jobs that ended during the close, while the connection is still open.
+      this.sendWorkerBatch()
       try {
         this.connections.subscriber.off('message', this.onBusMessage)
         if (this.ownConnections) {

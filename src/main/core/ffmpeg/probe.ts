@@ -179,9 +179,12 @@ export function keepProbe(info: MediaInfo): ProbedMedia | undefined {
   return r.success ? r.data : undefined
 }
 
-/** The probe a job carries, as the {@link MediaInfo} of the file a worker reads (`file`, `size` bytes). */
+/**
+ * The probe a job carries, as the {@link MediaInfo} of the file a worker reads (`file`, `size` bytes): a path
+ * (made absolute), or the URL of a pooled job's input relay (kept as it is).
+ */
 export function probeFromJob(media: ProbedMedia, file: string, size: number): MediaInfo {
-  return { ...media, path: path.resolve(file), size }
+  return { ...media, path: /^https?:\/\//.test(file) ? file : path.resolve(file), size }
 }
 
 const PROBE_TIMEOUT_MS = 60_000

@@ -14,7 +14,10 @@ import { createProgressTracker, type ProgressSnapshot } from './progress'
 
 export interface RunOptions {
   jobId: string
-  /** Input file; read only. */
+  /**
+   * Input file (read only), or the loopback URL of a pooled job's input relay (pool/relay.ts): only
+   * `http://127.0.0.1:<port>/<32 hex>/<name>` is taken as a URL; anything else is a path.
+   */
   input: string
   /** Output file; overwritten if it exists (it is always our own temp file). */
   output: string
@@ -122,15 +125,44 @@ export function mostTellingLine(lines: readonly string[]): string | null {
   return clean.find((l) => ERRORISH.test(l)) ?? clean.at(-1) ?? null
 }
 
-/** Runs ffmpeg: `-i file:<input> <args> -y file:<output>`. Resolves when ffmpeg exits 0. */
+/**
+ * The URLs of pool/relay.ts: plain HTTP on the IPv4 loopback, a 32-hex secret path segment, then the file's name
+ * (percent-encoded). Built by the relay, never taken from a payload; nothing else is ever given to ffmpeg as a URL.
+ */
+const RELAY_URL = /^http:\/\/127\.0\.0\.1:\d{1,5}\/[a-f0-9]{32}\/([A-Za-z0-9%._~!$&'()*+,;=@-]{1,1024})$/
+
+/** True when `input` is an input relay's URL (see {@link RELAY_URL}). */
+export function isRelayUrl(input: string): boolean {
+  return RELAY_URL.test(input)
+}
+
+/** ffmpeg's input argument and the name messages use: `file:<absolute path>`, or a relay URL as it is. */
+function inputOf(input: string): { arg: string; name: string; options: string[] } {
+  const m = RELAY_URL.exec(input)
+  if (m?.[1] !== undefined) {
+    let name = m[1]
+    try {
+      name = decodeURIComponent(name)
+    } catch {
+      // an undecodable name is still a name
+    }
+    // Seekable: the relay answers Range requests (an mp4 whose moov is at the end needs one).
+    return { arg: input, name, options: ['-seekable', '1'] }
+  }
+  const abs = path.resolve(input)
+  // `file:` + absolute paths: a name starting with "-" or holding ":" is never read as an option or protocol.
+  return { arg: `file:${abs}`, name: path.basename(abs), options: [] }
+}
+
+/** Runs ffmpeg: `-i file:<input> <args> -y file:<output>` (or `-i <relay URL>`). Resolves when ffmpeg exits 0. */
 export function runFfmpeg(opts: RunOptions): Promise<RunResult> {
   const { jobId } = opts
   if (running.has(jobId)) return Promise.reject(new Error(`job ${jobId} already has an ffmpeg running`))
   const controller = new AbortController()
   running.set(jobId, controller)
   const started = Date.now()
-  const inputAbs = path.resolve(opts.input)
-  const name = path.basename(inputAbs)
+  const input = inputOf(opts.input)
+  const name = input.name
   const tail: string[] = []
   const tracker = createProgressTracker(opts.durationSec)
   const stallMs = opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS
@@ -154,9 +186,8 @@ export function runFfmpeg(opts: RunOptions): Promise<RunResult> {
     const { ffmpeg } = ffmpegPaths()
     const command = fluentFfmpeg({ stdoutLines: LOG_TAIL_LINES })
       .setFfmpegPath(ffmpeg)
-      // `file:` + absolute paths: a name starting with "-" or holding ":" is never read as an option or protocol.
-      .input(`file:${inputAbs}`)
-      .inputOptions(['-hide_banner', '-nostdin'])
+      .input(input.arg)
+      .inputOptions(['-hide_banner', '-nostdin', ...input.options])
       .output(`file:${path.resolve(opts.output)}`)
       // fluent-ffmpeg only adds -y for outputs it recognises as plain files; ours is a temp file we own.
       .outputOptions([...opts.args, ...(opts.args.includes('-progress') ? [] : PROGRESS_ARGS), '-y'])

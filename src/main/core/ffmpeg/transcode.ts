@@ -13,12 +13,18 @@ import { detectCapabilities, listEncoders } from './locate'
 import { commitOutput, planOutput, tempPathFor } from './output'
 import { checkInput, probeInput, type MediaInfo } from './probe'
 import { createThrottle, type ProgressSnapshot } from './progress'
-import { abortReason, runFfmpeg } from './run'
+import { abortReason, isRelayUrl, runFfmpeg } from './run'
 import { expectationFor, verifyOutput } from './verify'
 
 export interface TranscodeOptions {
   jobId: string
+  /** The input file; with `inputUrl`, only its name counts (it names the output). */
   inputPath: string
+  /**
+   * A pooled job's input relay (pool/relay.ts), which ffmpeg reads instead of `inputPath` while the input is still
+   * arriving. Needs `info` (the job's queue-time probe): there is no file here to probe.
+   */
+  inputUrl?: string | undefined
   /** Folder the output goes to; must exist. */
   outputDir: string
   spec: TranscodeSpec
@@ -54,6 +60,12 @@ export async function transcodeFile(opts: TranscodeOptions): Promise<TranscodeRe
   const inputPath = path.resolve(opts.inputPath)
   throwIfAborted(signal)
 
+  if (opts.inputUrl !== undefined && !isRelayUrl(opts.inputUrl)) {
+    throw new Error(`not an input relay URL: ${opts.inputUrl}`)
+  }
+  if (opts.inputUrl !== undefined && !opts.info) {
+    throw new Error(`${path.basename(inputPath)}: a streamed input needs the probe its job was queued with`)
+  }
   const info = opts.info ?? (await probeInput(inputPath))
   checkInput(info, spec, inputPath)
 
@@ -83,7 +95,7 @@ export async function transcodeFile(opts: TranscodeOptions): Promise<TranscodeRe
   try {
     const run = await runFfmpeg({
       jobId,
-      input: inputPath,
+      input: opts.inputUrl ?? inputPath,
       output: temp,
       args: plan.args,
       durationSec: info.durationSec,

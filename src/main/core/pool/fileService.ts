@@ -84,15 +84,25 @@ export interface FileServiceOptions {
 /** Checksum header of both directions. */
 export const CHECKSUM_HEADER = 'x-checksum-sha256'
 
+/** Header by which a worker asks for the input without its whole-file checksum (it streams it: see relay.ts). */
+export const STREAM_HEADER = 'x-bullpen-stream'
+
 /** How many bytes of an output the origin holds (answer to HEAD, and to a PUT at the wrong offset). */
 export const OFFSET_HEADER = 'upload-offset'
+
+/** Read buffer of served inputs (the default 64 KiB makes many small reads and writes of a large file). */
+const READ_BUFFER_BYTES = 1024 * 1024
 
 const ROUTE = /^\/jobs\/([A-Za-z0-9_:-]{1,128})\/(input|output)$/
 
 /** sha256 (hex) of a whole file. */
 export async function sha256File(file: string, signal?: AbortSignal): Promise<string> {
   const h = createHash('sha256')
-  await pipeline(createReadStream(file), h, ...(signal ? [{ signal }] : []))
+  await pipeline(
+    createReadStream(file, { highWaterMark: READ_BUFFER_BYTES }),
+    h,
+    ...(signal ? [{ signal }] : []),
+  )
   return h.digest('hex')
 }
 
@@ -181,6 +191,7 @@ export class FileService {
   private server: Server | undefined
   private readonly sockets = new Set<Socket>()
   private readonly checksums = new Map<string, Promise<string>>()
+  private readonly knownChecksums = new Map<string, string>()
   /** Uploads in progress: when the last bytes came, how to stop one, and when it is over. */
   private readonly uploading = new Map<
     string,
@@ -297,12 +308,20 @@ export class FileService {
     else await this.receiveOutput(req, res, ok.jobId, ok.data)
   }
 
+  /** The checksum of a file when it is already known (never computed here). */
+  private cachedChecksum(file: string, size: number, mtimeMs: number): string | undefined {
+    return this.knownChecksums.get(`${file}\0${size}\0${mtimeMs}`)
+  }
+
   private checksumOf(file: string, size: number, mtimeMs: number): Promise<string> {
     const key = `${file}\0${size}\0${mtimeMs}`
     let p = this.checksums.get(key)
     if (!p) {
       p = sha256File(file)
       this.checksums.set(key, p)
+      p.then((sum) => this.knownChecksums.set(key, sum)).catch(() => undefined)
+      if (this.knownChecksums.size > 1000)
+        this.knownChecksums.delete(this.knownChecksums.keys().next().value as string)
       p.catch(() => this.checksums.delete(key))
       // Keep the cache small: inputs of queued jobs only matter while they are queued.
       if (this.checksums.size > 1000) this.checksums.delete(this.checksums.keys().next().value as string)
@@ -331,7 +350,12 @@ export class FileService {
         deny(res, 409)
         return
       }
-      const sum = await this.checksumOf(path, size, mtimeMs)
+      // A streaming worker (relay.ts) checks sizes per request and the output by ffprobe: it needs no whole-file
+      // checksum, and computing one (a full read of the file) would hold up its first byte.
+      const streaming = req.headers[STREAM_HEADER] === '1'
+      const sum = streaming
+        ? this.cachedChecksum(path, size, mtimeMs)
+        : await this.checksumOf(path, size, mtimeMs)
       const range = parseRange(typeof req.headers.range === 'string' ? req.headers.range : undefined, size)
       if (range === null) {
         res.writeHead(416, { 'Content-Range': `bytes */${size}`, 'Content-Length': 0 })
@@ -344,13 +368,15 @@ export class FileService {
         'Content-Type': 'application/octet-stream',
         'Content-Length': end - start + 1,
         'Accept-Ranges': 'bytes',
-        [CHECKSUM_HEADER]: sum,
-        ETag: `"${sum}"`,
+      }
+      if (sum !== undefined) {
+        headers[CHECKSUM_HEADER] = sum
+        headers['ETag'] = `"${sum}"`
       }
       if (range) headers['Content-Range'] = `bytes ${start}-${end}/${size}`
       res.writeHead(range ? 206 : 200, headers)
       this.log.debug({ jobId, start, end }, 'serving input')
-      const stream = fh.createReadStream({ start, end, autoClose: false })
+      const stream = fh.createReadStream({ start, end, autoClose: false, highWaterMark: READ_BUFFER_BYTES })
       await pipeline(stream, res).catch((err: unknown) => {
         this.log.debug({ jobId, err: errorMessage(err) }, 'input transfer interrupted')
       })

@@ -181,6 +181,7 @@ export class PoolMember {
           getToken: (id) => this.tokens.get(id),
           scratchDir: this.scratchDir,
           logger: this.log,
+          stream: process.env['BULLPEN_POOL_STREAM'] !== '0',
         },
         encode,
         opts,

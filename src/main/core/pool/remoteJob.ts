@@ -1,8 +1,10 @@
 /**
  * How a worker gets at a job's files: the origin reads in place; a node that sees the file through a shared folder
- * both declare reads it there (checked by size and mtime); any other node fetches the input from the origin's file
- * service into its scratch folder, encodes there and sends the output back. The scratch folder of a job is removed
- * on every path, and the whole scratch folder is emptied when a worker starts (a killed worker leaves no debris).
+ * both declare reads it there (checked by size and mtime); any other node streams the input from the origin's file
+ * service into ffmpeg as it arrives (through a loopback relay, relay.ts) — or, for a job queued without its probe,
+ * downloads it into its scratch folder first — encodes into its scratch folder and sends the output back. The
+ * scratch folder of a job is removed and the relay closed on every path, and the whole scratch folder is emptied
+ * when a worker starts (a killed worker leaves no debris).
  */
 import { mkdir, rm } from 'node:fs/promises'
 import { hostname } from 'node:os'
@@ -15,15 +17,19 @@ import { removeStaleTemps } from './fileService'
 import type { NodeRecord } from './registry'
 import { isFolder, mapSharedDir, mapSharedPath, sameFile } from './sharedFolders'
 import { JOB_ID_PATTERN } from './tokens'
-import { fetchInput, uploadOutput, type TransferOptions } from './transfer'
+import { startRelay } from './relay'
+import { fetchInput, uploadOutput, type TransferOptions, type TransferTarget } from './transfer'
 
 /** How long a worker waits for a job's token to appear (the origin writes it right after queueing). */
 export const TOKEN_WAIT_MS = 3000
 /** How long a job waits before it looks again for an origin that is away. */
 export const ORIGIN_RETRY_MS = 15_000
 
-/** Where a worker reads the input and writes the output of one job. */
-export type InputRoute = 'origin' | 'shared' | 'fetch'
+/**
+ * Where a worker reads the input of one job: in place at the origin, through a shared folder, streamed from the
+ * origin into ffmpeg, or downloaded from it first.
+ */
+export type InputRoute = 'origin' | 'shared' | 'stream' | 'fetch'
 
 export interface PoolWorkerContext {
   nodeId: string
@@ -39,12 +45,22 @@ export interface PoolWorkerContext {
   logger?: Logger
   /** Transfer tuning (tests). */
   transfer?: Pick<TransferOptions, 'maxFailures' | 'retryDelayMs' | 'idleTimeoutMs'>
+  /**
+   * Stream the input of a job that carries its probe into ffmpeg instead of downloading it first (default true;
+   * `BULLPEN_POOL_STREAM=0` turns it off for a node).
+   */
+  stream?: boolean
 }
 
 /** What the encoder gets, and what it must return. */
 export interface EncodeRequest {
+  /** The input file; when `inputUrl` is set, a name in the scratch folder that only names the output. */
   inputPath: string
+  /** The loopback URL of the input relay ffmpeg must read (streamed route; the job's `media` is the probe). */
+  inputUrl?: string
   outputDir: string
+  /** Aborted (with the transfer's error as reason) when the streamed input fails: stop ffmpeg. */
+  signal?: AbortSignal
 }
 
 export interface PooledProgress {
@@ -157,36 +173,86 @@ export async function runPooled<R extends { outputPath: string }>(
   await rm(scratch, { recursive: true, force: true })
   await mkdir(join(scratch, 'in'), { recursive: true })
   await mkdir(join(scratch, 'out'), { recursive: true })
+  const outDir = outputShared ? sharedOutDir : join(scratch, 'out')
   try {
-    let inputPath: string
+    if (outputShared) await removeStaleTemps(sharedOutDir, jobId)
+    let result: R
+    let route: InputRoute
     if (inputShared) {
-      inputPath = sharedIn
+      route = 'shared'
+      result = await encode({ inputPath: sharedIn, outputDir: outDir })
+    } else if (data.media && ctx.stream !== false) {
+      route = 'stream'
+      const name = join(scratch, 'in', baseName(data.input.path))
+      result = await encodeStreamed(target, data, name, outDir, ctx, encode, {
+        log,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      })
     } else {
+      // A job queued without its probe (an older node): download it whole, then encode the file.
+      route = 'fetch'
       const t0 = Date.now()
       const got = await fetchInput(target, join(scratch, 'in', baseName(data.input.path)), data.input.size, {
         ...ctx.transfer,
         ...(opts.signal ? { signal: opts.signal } : {}),
         onProgress: (done, total) => opts.onProgress?.({ stage: 'download', percent: (100 * done) / total }),
       })
-      inputPath = got.path
       log.info({ bytes: data.input.size, ms: Date.now() - t0 }, 'input fetched from the origin')
+      result = await encode({ inputPath: got.path, outputDir: outDir })
     }
-    const outDir = outputShared ? sharedOutDir : join(scratch, 'out')
-    if (outputShared) await removeStaleTemps(sharedOutDir, jobId)
-    const result = await encode({ inputPath, outputDir: outDir })
-    if (outputShared) return { result, route: inputShared ? 'shared' : 'fetch', duplicate: false }
+    if (outputShared) return { result, route, duplicate: false }
     const up = await uploadOutput(target, result.outputPath, {
       ...ctx.transfer,
       ...(opts.signal ? { signal: opts.signal } : {}),
       onProgress: (done, total) => opts.onProgress?.({ stage: 'upload', percent: (100 * done) / total }),
     })
     log.info({ path: up.path, duplicate: up.duplicate }, 'output delivered to the origin')
-    return {
-      result: { ...result, outputPath: up.path },
-      route: inputShared ? 'shared' : 'fetch',
-      duplicate: up.duplicate,
-    }
+    return { result: { ...result, outputPath: up.path }, route, duplicate: up.duplicate }
   } finally {
     await rm(scratch, { recursive: true, force: true }).catch(() => undefined)
+  }
+}
+
+/**
+ * The streamed route: a relay for this job (relay.ts), ffmpeg reading its URL, and the relay's failure — the origin
+ * gone, the input changed there — taking precedence over what ffmpeg makes of a cut input. The relay is closed (its
+ * port freed, the origin's connections dropped) on every path.
+ */
+async function encodeStreamed<R extends { outputPath: string }>(
+  target: TransferTarget,
+  data: JobData,
+  inputName: string,
+  outputDir: string,
+  ctx: PoolWorkerContext,
+  encode: (req: EncodeRequest) => Promise<R>,
+  opts: { log: Logger; signal?: AbortSignal },
+): Promise<R> {
+  const stop = new AbortController()
+  const t0 = Date.now()
+  const relay = await startRelay({
+    target,
+    size: data.input.size,
+    name: baseName(data.input.path),
+    ...ctx.transfer,
+    signal: opts.signal,
+    onFail: (err) => stop.abort(err),
+    logger: opts.log,
+  })
+  try {
+    opts.log.info({ bytes: data.input.size }, 'streaming the input from the origin')
+    let result: R
+    try {
+      result = await encode({ inputPath: inputName, inputUrl: relay.url, outputDir, signal: stop.signal })
+    } catch (err) {
+      // ffmpeg saw a cut input; the reason is the relay's (unless the job itself was cancelled).
+      throw relay.failure && !opts.signal?.aborted ? relay.failure : err
+    }
+    opts.log.info(
+      { ...relay.stats, size: data.input.size, ms: Date.now() - t0 },
+      'input streamed from the origin',
+    )
+    return result
+  } finally {
+    await relay.close()
   }
 }

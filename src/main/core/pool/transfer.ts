@@ -2,9 +2,10 @@
  * The worker's side of a transfer: fetch a job's input from its origin's file service, and send the output back.
  * Both stream (no file is held in memory), report progress, are abortable, and remove their temp file on every
  * failure path. A download resumes after a dropped connection with a `Range` from what it already has and is
- * checked against the origin's SHA-256 of the whole file; an upload resumes from the offset the origin says it holds
+ * checked against the origin's SHA-256 of the whole file (hashed as it arrives); an upload resumes from the offset the origin says it holds
  * (`HEAD`), and the origin checks the whole file's SHA-256 before it commits it.
  */
+import { createHash } from 'node:crypto'
 import { createReadStream, createWriteStream } from 'node:fs'
 import { rename, rm, stat } from 'node:fs/promises'
 import { request, type IncomingMessage } from 'node:http'
@@ -13,6 +14,9 @@ import { pipeline } from 'node:stream/promises'
 import { JobCancelledError, errorMessage } from '../errors'
 import { InputChangedError, OriginUnavailableError, TransferError, TransferRefusedError } from './errors'
 import { CHECKSUM_HEADER, OFFSET_HEADER, sha256File } from './fileService'
+
+/** Stream buffers of file reads and writes (the default 16–64 KiB makes many small writes of a large input). */
+const BUFFER_BYTES = 1024 * 1024
 
 /** Where a job's files are and how to authorise. */
 export interface TransferTarget {
@@ -134,6 +138,27 @@ export async function fetchInput(
   let checksum: string | undefined
   let restarts = 0
   let everConnected = false
+  // The SHA-256 of the bytes in `temp`, computed as they arrive (no second read of the file at the end); `hashed`
+  // is how many bytes it covers, and a resume whose file does not hold exactly those bytes rebuilds it from the file.
+  let hash = createHash('sha256')
+  let hashed = 0
+  const rehash = async (upTo: number): Promise<void> => {
+    hash = createHash('sha256')
+    hashed = 0
+    if (upTo > 0) {
+      await pipeline(
+        createReadStream(temp, { start: 0, end: upTo - 1, highWaterMark: BUFFER_BYTES }),
+        new Transform({
+          transform(chunk: Buffer, _enc, cb) {
+            hash.update(chunk)
+            hashed += chunk.length
+            cb()
+          },
+        }),
+        ...(signal ? [{ signal }] : []),
+      )
+    }
+  }
   await rm(temp, { force: true })
   try {
     for (;;) {
@@ -143,7 +168,10 @@ export async function fetchInput(
         () => 0,
       )
       if (have === expectedSize && checksum) {
-        const got = await sha256File(temp, signal)
+        if (hashed !== have) await rehash(have)
+        const got = hash.digest('hex')
+        hash = createHash('sha256')
+        hashed = 0
         if (got === checksum) {
           await rename(temp, dest)
           return { path: dest, sha256: got }
@@ -188,9 +216,17 @@ export async function fetchInput(
         }
         checksum = sum
         let done = append ? have : 0
+        if (!append) {
+          hash = createHash('sha256')
+          hashed = 0
+        } else if (hashed !== have) {
+          await rehash(have)
+        }
         const count = new Transform({
           transform(chunk: Buffer, _enc, cb) {
             done += chunk.length
+            hash.update(chunk)
+            hashed += chunk.length
             opts.onProgress?.(done, expectedSize)
             cb(null, chunk)
           },
@@ -199,7 +235,7 @@ export async function fetchInput(
           res,
           idleWatch(opts.idleTimeoutMs ?? 30_000),
           count,
-          createWriteStream(temp, { flags: append ? 'a' : 'w' }),
+          createWriteStream(temp, { flags: append ? 'a' : 'w', highWaterMark: BUFFER_BYTES }),
           ...(signal ? [{ signal }] : []),
         )
         if (!res.complete) throw new TransferError('connection closed before the end of the file')

@@ -39,32 +39,36 @@ local function isLive(jobPrefix, completedKey, failedKey, dedupeKey, id)
   if redis.call('EXISTS', jobPrefix .. id) == 1 then
     return not redis.call('ZSCORE', completedKey, id) and not redis.call('ZSCORE', failedKey, id)
   end
-  -- No job hash yet: live only while the reservation of an add in flight (a key with a TTL) lasts.
+  -- No job hash: live only while a reservation with a TTL lasts (an add in flight on a node of an older version).
   return redis.call('PTTL', dedupeKey) > 0
 end
 `
 
 /**
- * Claims the de-duplication key for a new job, or returns the live job that holds it.
- * KEYS: dedupe key, Bull `id` counter, `completed`, `failed`. ARGV: job key prefix, reservation TTL (ms).
- * Returns `{1, newId}` (claimed: add the job with this id, then confirm) or `{0, ownerId}` (duplicate).
+ * Bull's own `addJob` script (Bull 4, `lib/commands/addJob-6.lua`: the text Bull loaded on its client, passed in at
+ * run time so that no copy of Bull's code is kept here), wrapped as a Lua function behind a de-duplication check:
+ * one round trip that either returns the live job holding the key or adds the job exactly as `Queue.add` would and
+ * makes the key name it. If Bull's part fails, the key is not written.
+ * KEYS 1–6 and ARGV 1–14: Bull's `addJob` keys and arguments, as Bull's `Queue.add` builds them (no custom job id:
+ * the id comes from Bull's counter). KEYS[7]: dedupe key, KEYS[8]: `completed`, KEYS[9]: `failed`.
+ * Returns `{1, newId}` (added) or `{0, ownerId}` (duplicate).
  */
-export const DEDUPE_CLAIM = `
+export function addJobWithDedupe(bullAddJob: string): string {
+  return `
+local function bullAddJob()
+${bullAddJob}
+end
 ${IS_LIVE}
-local owner = redis.call('GET', KEYS[1])
-if owner and isLive(ARGV[1], KEYS[3], KEYS[4], KEYS[1], owner) then
+local owner = redis.call('GET', KEYS[7])
+if owner and isLive(ARGV[1], KEYS[8], KEYS[9], KEYS[7], owner) then
   return {0, owner}
 end
-local id = tostring(redis.call('INCR', KEYS[2]))
-redis.call('SET', KEYS[1], id, 'PX', ARGV[2])
+if ARGV[2] ~= '' then return redis.error_reply('bpAddJob: a custom job id would bypass the de-duplication') end
+local id = bullAddJob()
+redis.call('SET', KEYS[7], id)
 return {1, id}
 `
-
-/** Makes the claim permanent once the job exists. KEYS: dedupe key. ARGV: job id. */
-export const DEDUPE_CONFIRM = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PERSIST', KEYS[1]) end
-return 0
-`
+}
 
 /** Drops the de-duplication key if `jobId` still holds it. KEYS: dedupe key. ARGV: job id. */
 export const DEDUPE_RELEASE = `
@@ -192,18 +196,38 @@ return 2
 `
 
 /**
- * Records which node runs a job (only while the job exists) and announces it; in the same round trip, tells whether
- * a cancel was requested for it. KEYS: job key, cancel key. ARGV: node, channel, message.
- * Returns 0 (no such job), 1 (marked), 2 (marked, and a cancel is pending).
+ * The worker's own bookkeeping for several jobs in one round trip (collected during one turn of the event loop):
+ * - jobs that started here: record the node on each job that still exists and announce it, and tell whether a cancel
+ *   was requested for it;
+ * - jobs that ended here: drop their de-duplication keys when the job they name is gone or finished (a failure that
+ *   will be retried keeps its key).
+ * KEYS: `completed`, `failed`, then per started job its job key and cancel key, then the dedupe keys to release.
+ * ARGV: node, channel, number of started jobs m, then m messages (one per started job), job key prefix.
+ * Returns one code per started job: 0 (no such job), 1 (marked), 2 (marked, and a cancel is pending).
  */
-export const MARK_ACTIVE = `
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('HSET', KEYS[1], 'bpNode', ARGV[1])
-  redis.call('PUBLISH', ARGV[2], ARGV[3])
-  if redis.call('EXISTS', KEYS[2]) == 1 then return 2 end
-  return 1
+export const WORKER_BATCH = `
+${IS_LIVE}
+local m = tonumber(ARGV[3])
+local prefix = ARGV[4 + m]
+local marked = {}
+for i = 1, m do
+  local jobKey = KEYS[1 + 2 * i]
+  local r = 0
+  if redis.call('EXISTS', jobKey) == 1 then
+    redis.call('HSET', jobKey, 'bpNode', ARGV[1])
+    redis.call('PUBLISH', ARGV[2], ARGV[3 + i])
+    r = 1
+    if redis.call('EXISTS', KEYS[2 + 2 * i]) == 1 then r = 2 end
+  end
+  marked[i] = r
 end
-return 0
+for i = 3 + 2 * m, #KEYS do
+  local owner = redis.call('GET', KEYS[i])
+  if owner and not isLive(prefix, KEYS[1], KEYS[2], KEYS[i], owner) then
+    redis.call('DEL', KEYS[i])
+  end
+end
+return marked
 `
 
 /**
@@ -223,17 +247,21 @@ end
 return n
 `
 
-/** Every script, by the command name it is defined under on the ioredis client. */
+/**
+ * Every fixed script, by the command name it is defined under on the ioredis client. `numberOfKeys: null`: the
+ * caller passes the key count first. (`bpAddJob`, built from Bull's own script, is defined once Bull is ready.)
+ */
 export const SCRIPTS = {
-  bpDedupeClaim: { numberOfKeys: 4, lua: DEDUPE_CLAIM },
-  bpDedupeConfirm: { numberOfKeys: 1, lua: DEDUPE_CONFIRM },
   bpDedupeRelease: { numberOfKeys: 1, lua: DEDUPE_RELEASE },
   bpDedupeSweep: { numberOfKeys: 2, lua: DEDUPE_SWEEP },
   bpSetPriority: { numberOfKeys: 4, lua: SET_PRIORITY },
   bpRetry: { numberOfKeys: 9, lua: RETRY },
   bpHandBack: { numberOfKeys: 7, lua: HAND_BACK },
   bpCancel: { numberOfKeys: 9, lua: CANCEL },
-  bpMarkActive: { numberOfKeys: 2, lua: MARK_ACTIVE },
+  bpWorkerBatch: { numberOfKeys: null, lua: WORKER_BATCH },
 } as const
 
-export type ScriptName = keyof typeof SCRIPTS
+/** Command name of {@link addJobWithDedupe}'s script. */
+export const ADD_JOB_COMMAND = 'bpAddJob'
+
+export type ScriptName = keyof typeof SCRIPTS | typeof ADD_JOB_COMMAND
