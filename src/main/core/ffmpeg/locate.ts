@@ -134,7 +134,7 @@ export function findFfmpeg(opts: FfmpegLocateOptions = {}): FfmpegPaths {
 
 let current: FfmpegPaths | null = null
 let encodersCache: { ffmpeg: string; encoders: Promise<Set<string>> } | null = null
-let filtersCache: { ffmpeg: string; filters: Promise<Set<string>> } | null = null
+let filtersCache: { ffmpeg: string; run: Promise<FiltersRun> } | null = null
 
 /**
  * Chooses the binaries every later run uses (call it at start-up with the settings, and again when they change)
@@ -198,7 +198,11 @@ function describeSource(bin: 'ffmpeg' | 'ffprobe', p: FfmpegPaths): string {
  */
 export async function checkFfmpeg(opts?: FfmpegLocateOptions): Promise<FfmpegCheck> {
   const paths = opts ? findFfmpeg(opts) : ffmpegPaths()
-  const [ff, fp] = await Promise.allSettled([runVersion(paths.ffmpeg), runVersion(paths.ffprobe)])
+  // ffmpeg's version comes from the banner of the filter list a worker needs anyway (one start instead of two).
+  const [ff, fp] = await Promise.allSettled([
+    filtersRun(paths.ffmpeg).then((r) => r.version || runVersion(paths.ffmpeg)),
+    runVersion(paths.ffprobe),
+  ])
   const problems: string[] = []
   const why = (r: PromiseRejectedResult): string => {
     const e = r.reason as NodeJS.ErrnoException
@@ -226,26 +230,52 @@ export async function checkFfmpeg(opts?: FfmpegLocateOptions): Promise<FfmpegChe
   return { ...paths, ffmpegVersion: ff.value, ffprobeVersion: fp.value }
 }
 
-function listNames(ffmpeg: string, what: '-filters', pattern: RegExp): Promise<Set<string>> {
+interface FiltersRun {
+  /** The first line `ffmpeg -version` would print, from the banner of this same run. */
+  version: string
+  filters: Set<string>
+}
+
+/**
+ * One `ffmpeg -filters` run, banner kept: its stderr starts with the version line, so the start-up check needs no
+ * separate `ffmpeg -version` (each ffmpeg start costs ~0.1 s of CPU with a distribution's shared-library build).
+ * Rejects with execFile's own error (its code tells "missing" from "not executable").
+ */
+function runFilters(ffmpeg: string): Promise<FiltersRun> {
   return new Promise((resolve, reject) => {
     execFile(
       ffmpeg,
-      ['-hide_banner', what],
+      ['-filters'],
       { timeout: 15_000, maxBuffer: 8 * 1024 * 1024, windowsHide: true },
-      (err, stdout) => {
+      (err, stdout, stderr) => {
         if (err) {
-          reject(new FfmpegMissingError(`cannot list ffmpeg ${what.slice(1)} with ${ffmpeg}: ${err.message}`))
+          // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+          reject(err)
           return
         }
-        const names = new Set<string>()
+        const version = stderr.split(/\r?\n/).find((l) => /^ffmpeg version /.test(l)) ?? ''
+        const filters = new Set<string>()
         for (const line of stdout.split(/\r?\n/)) {
-          const m = pattern.exec(line)
-          if (m?.[1] !== undefined) names.add(m[1])
+          // Lines look like " .SC zscale            V->V       Apply resizing, …".
+          const m = /^\s[A-Z.]{3}\s+(\S+)\s+\S+->\S+/.exec(line)
+          if (m?.[1] !== undefined) filters.add(m[1])
         }
-        resolve(names)
+        resolve({ version: version.trim(), filters })
       },
     )
   })
+}
+
+/** The cached `ffmpeg -filters` run of this binary (started on first use). */
+function filtersRun(ffmpeg: string): Promise<FiltersRun> {
+  if (filtersCache?.ffmpeg !== ffmpeg) {
+    const run = runFilters(ffmpeg)
+    filtersCache = { ffmpeg, run }
+    run.catch(() => {
+      if (filtersCache?.run === run) filtersCache = null
+    })
+  }
+  return filtersCache.run
 }
 
 /**
@@ -296,18 +326,14 @@ export async function warmFfmpeg(): Promise<void> {
   await Promise.all([listEncoders(), detectCapabilities(), formats])
 }
 
-/** Names of the filters this ffmpeg has (`ffmpeg -hide_banner -filters`), cached per binary. */
-export function listFilters(): Promise<Set<string>> {
+/** Names of the filters this ffmpeg has (`ffmpeg -filters`), cached per binary. */
+export async function listFilters(): Promise<Set<string>> {
   const { ffmpeg } = ffmpegPaths()
-  if (filtersCache?.ffmpeg !== ffmpeg) {
-    // Lines look like " .SC zscale            V->V       Apply resizing, …".
-    const filters = listNames(ffmpeg, '-filters', /^\s[A-Z.]{3}\s+(\S+)\s+\S+->\S+/)
-    filtersCache = { ffmpeg, filters }
-    filters.catch(() => {
-      if (filtersCache?.filters === filters) filtersCache = null
-    })
+  try {
+    return (await filtersRun(ffmpeg)).filters
+  } catch (err) {
+    throw new FfmpegMissingError(`cannot list ffmpeg filters with ${ffmpeg}: ${errorText(err)}`)
   }
-  return filtersCache.filters
 }
 
 /** What the argument builder may use beyond the basics; decided at run time, passed in so the builder stays pure. */
