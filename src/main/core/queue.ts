@@ -944,18 +944,6 @@ export class TranscodeQueue {
     })
   }
 
-  /**
-   * Lets the commands written to the shared connection during this turn of the event loop (the worker batch, then
-   * Bull's completion of the job that just ended and its fetch of the next) leave in one write instead of one
-   * each: on this kind of machine every write to the socket is a costly system call (figure 3a).
-   */
-  private coalesceWrites(): void {
-    const stream = (this.connections.client as { stream?: Redis['stream'] }).stream
-    if (!stream || stream.writableCorked > 0 || stream.destroyed) return
-    stream.cork()
-    setImmediate(() => stream.uncork())
-  }
-
   private scheduleWorkerBatch(): void {
     if (this.batchScheduled) return
     this.batchScheduled = true
@@ -978,7 +966,6 @@ export class TranscodeQueue {
       messages.push(JSON.stringify({ t: 'active', jobId: id, node: this.nodeId } satisfies BusMessage))
     }
     keys.push(...releases)
-    this.coalesceWrites()
     this.lua<number[]>('bpWorkerBatch', keys, [
       this.nodeId,
       this.busChannel,
