@@ -572,4 +572,15 @@ describe('never overwriting, cancelling, failing', () => {
       }),
     ).resolves.toMatchObject({ durationSec: 3 })
   })
+
+  it('verifyOutput counts the frames of a GIF in the same ffprobe, and refuses a GIF expected where there is none', async () => {
+    const dir = await outDir()
+    const gif = path.join(dir, 'three.gif')
+    execFileSync(FFMPEG, ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc=s=64x48:r=3:d=1', gif])
+    const exp = { hasVideo: true, hasAudio: false, videoCodec: 'gif', isGif: true, durationSec: null }
+    await expect(verifyOutput(gif, exp)).resolves.toMatchObject({ video: { codec: 'gif', width: 64 } })
+    await expect(verifyOutput(media('video-only.mp4'), exp)).rejects.toThrow(
+      'video-only.mp4: the output failed verification: video codec is h264, expected gif',
+    )
+  })
 })

@@ -45,8 +45,9 @@ export function durationTolerance(durationSec: number): number {
   return Math.max(0.5, durationSec * 0.03)
 }
 
+/** The packet count `-count_packets` adds to each stream of ffprobe's answer. */
 interface RawCount {
-  streams?: { nb_read_packets?: string; nb_frames?: string }[]
+  streams?: { codec_type?: string; nb_read_packets?: string }[]
 }
 
 /**
@@ -59,14 +60,19 @@ export async function verifyOutput(file: string, exp: OutputExpectation, label?:
     throw new TranscodeError(`${name}: the output failed verification: ${why}`)
   }
   let info: MediaInfo
+  /** GIF frames counted by the same ffprobe (`-count_packets`): one ffprobe start per output, not two. */
+  let gifFrames = 0
   try {
     const { size } = await import('node:fs/promises').then((fs) => fs.stat(file))
     if (size === 0) fail('it is empty')
-    info = parseProbe(
-      (await ffprobeJson(file, ['-show_format', '-show_streams'])) as Parameters<typeof parseProbe>[0],
-      file,
-      size,
-    )
+    const raw = (await ffprobeJson(file, [
+      ...(exp.isGif ? ['-count_packets'] : []),
+      '-show_format',
+      '-show_streams',
+    ])) as Parameters<typeof parseProbe>[0]
+    info = parseProbe(raw, file, size)
+    const video = (raw as RawCount).streams?.find((s) => s.codec_type === 'video')
+    gifFrames = Number(video?.nb_read_packets ?? 0)
   } catch (err) {
     if (err instanceof TranscodeError || err instanceof FfmpegMissingError) throw err
     const e = err as Error & { stderr?: string }
@@ -107,15 +113,7 @@ export async function verifyOutput(file: string, exp: OutputExpectation, label?:
   }
 
   if (exp.isGif) {
-    const counted = (await ffprobeJson(file, [
-      '-count_packets',
-      '-select_streams',
-      'v:0',
-      '-show_entries',
-      'stream=nb_read_packets',
-    ])) as RawCount
-    const frames = Number(counted.streams?.[0]?.nb_read_packets ?? 0)
-    if (!(frames > 0)) fail('the GIF has no frames')
+    if (!(gifFrames > 0)) fail('the GIF has no frames')
   } else if (exp.durationSec !== null && exp.durationSec > 0) {
     if (info.durationSec === null)
       fail(`its duration is unknown, expected about ${exp.durationSec.toFixed(2)} s`)
