@@ -8,8 +8,11 @@ import { cli, cliEnv, cliOk, cliPath, nodeDir, qkey, tmpRoot } from '../lib/env'
 import { flush, type BenchContext, type FigureResult } from '../lib/figure'
 import { bigClip, freshDir, links } from '../lib/media'
 import { background } from '../lib/proc'
-import { fmtSeconds, ratios, spread } from '../lib/stats'
+import { fmtRatio, fmtSeconds, ratios, spread } from '../lib/stats'
 import { stat } from 'node:fs/promises'
+import { encodeFor, type Encode } from '../lib/commands'
+import { startPlainHttp, type PlainHttp } from '../lib/plainHttp'
+import { run } from '../lib/proc'
 
 async function jobSeconds(ctx: BenchContext, id: string): Promise<number> {
   const [p, f] = await ctx.redis.hmget(qkey(id), 'processedOn', 'finishedOn')
@@ -32,6 +35,28 @@ export async function remoteInput(ctx: BenchContext): Promise<FigureResult> {
   const routes: string[] = []
   const originRequests: number[] = []
   const streamedBytes: number[] = []
+  // Reference sides (no Bullpen): the same ffmpeg command reading the file from disk, over plain HTTP, and through a
+  // plain proxy — what loopback HTTP itself costs ffmpeg here.
+  const refFile: number[] = []
+  const refHttp: number[] = []
+  const refProxy: number[] = []
+  const encode: Encode = await encodeFor(input as string, 'm4a')
+  const plain: PlainHttp = await startPlainHttp(input as string)
+  const runReference = async (rep: number): Promise<void> => {
+    const out = await freshDir('f5', `out-ref-${rep}`)
+    const [cmd, ...args] = encode.argv
+    const at = args.indexOf(`file:${encode.input}`)
+    const timed = async (url: string, name: string): Promise<number> => {
+      const a = [...args]
+      a[at] = url
+      const r = await run(cmd as string, [...a, `file:${join(out, `${name}.${encode.extension}`)}`])
+      if (r.code !== 0) throw new Error(`reference ffmpeg (${name}) failed: ${r.stderr.slice(-400)}`)
+      return r.ms / 1000
+    }
+    refFile.push(await timed(`file:${encode.input}`, 'file'))
+    refHttp.push(await timed(plain.direct, 'http'))
+    refProxy.push(await timed(plain.proxied, 'proxy'))
+  }
 
   const runLocal = async (rep: number): Promise<void> => {
     await flush(ctx)
@@ -84,19 +109,28 @@ export async function remoteInput(ctx: BenchContext): Promise<FigureResult> {
   // Warm-up, not counted: the first local run of a session was seen 5–7× slower than the next ones.
   await runLocal(-1)
   local.pop()
-  for (let rep = 0; rep < reps; rep++) {
-    if (rep % 2 === 0) {
-      await runLocal(rep)
-      await runRemote(rep)
-    } else {
-      await runRemote(rep)
-      await runLocal(rep)
+  try {
+    for (let rep = 0; rep < reps; rep++) {
+      if (rep % 2 === 0) {
+        await runLocal(rep)
+        await runRemote(rep)
+        await runReference(rep)
+      } else {
+        await runReference(rep)
+        await runRemote(rep)
+        await runLocal(rep)
+      }
+      ctx.log(
+        `  rep ${rep + 1}/${reps}: local ${local.at(-1)?.toFixed(2)} s, remote ${remote.at(-1)?.toFixed(2)} s (${routes.at(-1)} ${fetchMs.at(-1)} ms); ` +
+          `plain ffmpeg: file ${refFile.at(-1)?.toFixed(2)} s, http ${refHttp.at(-1)?.toFixed(2)} s, proxied ${refProxy.at(-1)?.toFixed(2)} s`,
+      )
     }
-    ctx.log(
-      `  rep ${rep + 1}/${reps}: local ${local.at(-1)?.toFixed(2)} s, remote ${remote.at(-1)?.toFixed(2)} s (${routes.at(-1)} ${fetchMs.at(-1)} ms)`,
-    )
+  } finally {
+    await plain.stop()
   }
   await flush(ctx)
+  const httpFloor = spread(ratios(refHttp, refFile))
+  const proxyFloor = spread(ratios(refProxy, refFile))
   const r = spread(ratios(remote, local))
   const mbps = fetchMs.map((ms) => size / 1e6 / (ms / 1000))
   const streaming = routes.length > 0 && routes.every((x) => x === 'stream')
@@ -125,8 +159,17 @@ export async function remoteInput(ctx: BenchContext): Promise<FigureResult> {
             'fetch alone',
             `${fmtSeconds(spread(fetchMs.map((x) => x / 1000)))}, ${Math.round(spread(mbps).median)} MB/s`,
           ],
+      [
+        'no Bullpen: plain ffmpeg, same command',
+        `from disk ${fmtSeconds(spread(refFile))}; over plain loopback HTTP ${fmtSeconds(spread(refHttp))} ` +
+          `(${fmtRatio(httpFloor)} of disk); through a plain proxy ${fmtSeconds(spread(refProxy))} (${fmtRatio(proxyFloor)})`,
+      ],
     ],
     notes: [
+      'The "no Bullpen" line is the floor of this route on this machine: a minimal Node file server (and a minimal ' +
+        'Node proxy in front of it, the shape of origin → relay → ffmpeg) with the very command Bullpen runs. A stream ' +
+        'copy is all I/O, so reading it over loopback HTTP already costs ffmpeg that much more than reading the disk, ' +
+        'before any transfer token, check or output upload.',
       'Both nodes run on this one machine, so "remote" goes over loopback: the figure shows Bullpen\'s own transfer cost ' +
         "(HTTP, checksums, scratch files, upload of the output), not a network's.",
       'The fetching node is a `bullpen worker` with its own data folder and no shared folder; the origin is ' +
@@ -135,6 +178,17 @@ export async function remoteInput(ctx: BenchContext): Promise<FigureResult> {
         'queue-time probe); `BULLPEN_POOL_STREAM=0` on the worker measures the older download-then-encode route.',
     ],
     command: `npm run bench -- ${ctx.quick ? '--quick ' : ''}--only 5`,
-    raw: { bytes: size, localSec: local, remoteSec: remote, fetchMs, routes, originRequests, streamedBytes },
+    raw: {
+      bytes: size,
+      localSec: local,
+      remoteSec: remote,
+      fetchMs,
+      routes,
+      originRequests,
+      streamedBytes,
+      plainFileSec: refFile,
+      plainHttpSec: refHttp,
+      plainProxySec: refProxy,
+    },
   }
 }
