@@ -11,8 +11,7 @@ import { describeMachine, ensureBuilt, machineLine, redisClient, repoRoot, tmpRo
 import type { BenchContext, FigureResult } from './lib/figure'
 import { now } from './lib/proc'
 import { fmtRatio } from './lib/stats'
-import { encodeOverhead } from './figures/encode'
-import { defaultConcurrency } from './figures/concurrency'
+import { encodeFigures } from './figures/encode'
 import { queueLayer, probeQueueing } from './figures/queue'
 import { poolScaling } from './figures/pool'
 import { remoteInput } from './figures/remote'
@@ -42,23 +41,25 @@ function parseArgs(argv: string[]): Args {
   return a
 }
 
-type Figure = (ctx: BenchContext) => Promise<FigureResult | FigureResult[]>
+type Figure = (ctx: BenchContext, want: ReadonlySet<number>) => Promise<FigureResult | FigureResult[]>
 
-/** In order of the issue's list; figure 3 has two parts (3a queue layer, 3b queueing real files). */
-const FIGURES: [number, Figure][] = [
-  [1, encodeOverhead],
-  [2, defaultConcurrency],
+/**
+ * In order of the issue's list. Figures 1 and 2 share one batch and one interleaved set of runs; figure 3 has two
+ * parts (3a queue layer, 3b queueing real files).
+ */
+const FIGURES: [number[], Figure][] = [
+  [[1, 2], encodeFigures],
   [
-    3,
+    [3],
     async (ctx) => [
       await queueLayer(ctx),
       ...(process.env['BENCH_SKIP_3B'] ? [] : [await probeQueueing(ctx)]),
     ],
   ],
-  [4, poolScaling],
-  [5, remoteInput],
-  [6, uiAtScale],
-  [7, soak],
+  [[4], poolScaling],
+  [[5], remoteInput],
+  [[6], uiAtScale],
+  [[7], soak],
 ]
 
 function verdict(f: FigureResult): string {
@@ -126,12 +127,14 @@ async function main(): Promise<void> {
   }
   const results: FigureResult[] = []
   try {
-    for (const [id, fig] of FIGURES) {
-      if (args.only && !args.only.has(id)) continue
+    for (const [ids, fig] of FIGURES) {
+      const want = new Set(ids.filter((i) => !args.only || args.only.has(i)))
+      if (want.size === 0) continue
+      const id = [...want].join(' and ')
       const started = now()
       console.log(`bench: figure ${id}…`)
       try {
-        const r = await fig(ctx)
+        const r = await fig(ctx, want)
         for (const f of Array.isArray(r) ? r : [r]) {
           results.push(f)
           console.log(
@@ -140,18 +143,20 @@ async function main(): Promise<void> {
         }
       } catch (err) {
         console.error(`bench: figure ${id} failed:`, err)
-        results.push({
-          id,
-          title: `figure ${id}`,
-          ratio: null,
-          ratioMeaning: '',
-          target: '',
-          pass: null,
-          details: [],
-          notes: [`The bench itself failed: ${err instanceof Error ? err.message : String(err)}`],
-          command: `npm run bench -- ${args.quick ? '--quick ' : ''}--only ${id}`,
-          raw: {},
-        })
+        for (const i of want) {
+          results.push({
+            id: i,
+            title: `figure ${i}`,
+            ratio: null,
+            ratioMeaning: '',
+            target: '',
+            pass: null,
+            details: [],
+            notes: [`The bench itself failed: ${err instanceof Error ? err.message : String(err)}`],
+            command: `npm run bench -- ${args.quick ? '--quick ' : ''}--only ${i}`,
+            raw: {},
+          })
+        }
       }
       console.log(`bench: figure ${id} took ${((now() - started) / 1000).toFixed(1)} s`)
     }
