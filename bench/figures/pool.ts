@@ -39,9 +39,9 @@ exec ${ff.ffmpeg} "\${args[@]}"
 export async function poolScaling(ctx: BenchContext): Promise<FigureResult> {
   const jobs = ctx.quick ? 6 : 12
   const clipSecs = 4
-  // Quick: 1.3 s per job; full: 4 s per job (real time). Jobs much longer than Bullpen's per-job work (an
+  // Quick: 1 s per job; full: 4 s per job (real time). Jobs much longer than Bullpen's per-job work (an
   // ffprobe, Redis) keep this a measure of the pool, not of that work competing for the two cores.
-  const rate = ctx.quick ? 3 : 1
+  const rate = ctx.quick ? 4 : 1
   const reps = ctx.quick ? Math.min(ctx.reps, 2) : ctx.reps
   const shim = await paceShim(rate)
   const files = await links(join(tmpRoot, 'f4', 'in'), [await audioClip(clipSecs)], jobs)

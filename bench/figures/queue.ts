@@ -187,7 +187,7 @@ export async function queueLayer(ctx: BenchContext): Promise<FigureResult> {
 }
 
 export async function probeQueueing(ctx: BenchContext): Promise<FigureResult> {
-  const n = ctx.quick ? 200 : 1000
+  const n = ctx.quick ? 120 : 1000
   const files = await links(join(tmpRoot, 'f3b', 'in'), await smallSamples(), n)
   const dataDir = await freshDir('f3b', 'data')
   const env = cliEnv(ctx.redisUrl, dataDir)

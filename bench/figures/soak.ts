@@ -2,9 +2,13 @@
  * Figure 7 — soak: N short jobs through one `bullpen worker`. Its resident memory at the end against after the first
  * 200 jobs, and what stays behind in Redis (retention: 100 completed, 200 failed).
  */
-import { readFile, readdir, rm } from 'node:fs/promises'
+import { readFile, readdir, realpath, rm } from 'node:fs/promises'
+import { dedupeKey, prepareFile } from '../../src/main/core/enqueue'
+import { TranscodeQueue } from '../../src/main/core/queue'
+import { nodeIdFor } from '../../src/main/core/settings'
+import { presetSpec } from '../../src/shared/spec'
 import { join } from 'node:path'
-import { cliEnv, cliOk, cliPath, nodeDir, pendingJobs, qkey, tmpRoot } from '../lib/env'
+import { cliEnv, cliPath, nodeDir, pendingJobs, qkey, tmpRoot } from '../lib/env'
 import { flush, type BenchContext, type FigureResult } from '../lib/figure'
 import { freshDir, links, tinyClip } from '../lib/media'
 import { background, now, rssOf } from '../lib/proc'
@@ -89,16 +93,32 @@ async function usedMemory(ctx: BenchContext): Promise<number> {
 }
 
 export async function soak(ctx: BenchContext): Promise<FigureResult> {
-  const n = Number(process.env['BENCH_SOAK_JOBS'] ?? 0) || (ctx.quick ? 400 : 2000)
+  const n = Number(process.env['BENCH_SOAK_JOBS'] ?? 0) || (ctx.quick ? 300 : 2000)
   const early = 200
   const concurrency = 4
   await flush(ctx)
   const files = await links(join(tmpRoot, 'f7', 'in'), [await tinyClip()], n)
   const out = await freshDir('f7', 'out')
-  // Queued from the worker's own data folder: the worker is the jobs' origin.
-  const env = cliEnv(ctx.redisUrl, await nodeDir('f7'))
-  // Queued first (one `bullpen add`), so the worker's memory is only about running jobs.
-  await cliOk(['add', '--preset', SOAK_PRESET, '--out', out, ...files], env)
+  const dataDir = await nodeDir('f7')
+  const env = cliEnv(ctx.redisUrl, dataDir)
+  // Queued first, so the worker's memory is only about running jobs; queued as `bullpen add` would queue them from
+  // the worker's own data folder (the worker is their origin; each job carries its probe), but with one ffprobe for
+  // the one clip all the files link to instead of one per file (that alone took ~8 s of the quick run).
+  const queue = new TranscodeQueue({ redisUrl: ctx.redisUrl, nodeId: nodeIdFor(dataDir) })
+  try {
+    await queue.ready()
+    const spec = presetSpec(SOAK_PRESET)
+    const ctxPrepare = { origin: queue.nodeId, outputDir: out }
+    const first = await prepareFile(files[0] as string, spec, 'normal', ctxPrepare)
+    if (!first.data) throw new Error(`cannot queue the soak clip: ${first.error}`)
+    const template = first.data
+    for (const file of files) {
+      const input = { ...template.input, path: await realpath(file) }
+      await queue.add({ ...template, input, dedupeKey: dedupeKey(input, spec, template.outputDir) })
+    }
+  } finally {
+    await queue.close()
+  }
   const redisQueued = await usedMemory(ctx)
   const t0 = now()
   // --heapsnapshot-signal: on SIGUSR2 the worker writes a heap snapshot into its cwd, after a full garbage
