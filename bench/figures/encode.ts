@@ -36,14 +36,32 @@ export async function encodeFigures(ctx: BenchContext, want: ReadonlySet<number>
   const direct = new Map<number, number[]>(levels.map((p) => [p, []]))
   let mismatch = null as string | null
 
+  /** Where Bullpen's wall time goes, per run: spawn → first ffmpeg, first ffmpeg → last output, → exit. */
+  const phases: { startup: number; encoding: number; exit: number }[] = []
   const runBullpen = async (rep: number): Promise<void> => {
     await flush(ctx)
     const out = await freshDir('f1', `out-b${rep}`)
+    const spawned = Date.now()
     // No --concurrency: the default. -v only adds the few log lines that carry each exact ffmpeg command line.
     const r = await cli(['-v', 'transcode', '--preset', PRESET, '--out', out, ...files], env)
+    const exited = spawned + r.ms
     if (r.code !== 0) throw new Error(`bullpen transcode exited ${r.code}: ${r.stderr.slice(-600)}`)
     mismatch ??= compareCommands(r.stderr, encodes)
     bull.push(r.ms / 1000)
+    const times = (msg: string): number[] =>
+      r.stderr
+        .split('\n')
+        .filter((l) => l.includes(`"msg":"${msg}"`))
+        .map((l) => Number(/"time":(\d+)/.exec(l)?.[1]))
+    const firstStart = Math.min(...times('ffmpeg started'))
+    const lastDone = Math.max(...times('transcode done'))
+    if (Number.isFinite(firstStart) && Number.isFinite(lastDone)) {
+      phases.push({
+        startup: (firstStart - spawned) / 1000,
+        encoding: (lastDone - firstStart) / 1000,
+        exit: (exited - lastDone) / 1000,
+      })
+    }
   }
   const runDirect = async (p: number, rep: number): Promise<void> => {
     const out = await freshDir('f1', `out-d${p}-${rep}`)
@@ -89,7 +107,25 @@ export async function encodeFigures(ctx: BenchContext, want: ReadonlySet<number>
       details: [
         ['batch', `${batch}, ${DEFAULT_CONCURRENCY} at a time (Bullpen's default concurrency) on both sides`],
         ['bullpen transcode', fmtSeconds(spread(bull))],
+        [
+          "bullpen's wall time, by phase (its -v log)",
+          `start-up (spawn → first ffmpeg) ${fmtSeconds(spread(phases.map((p) => p.startup)))}; ` +
+            `encoding (first ffmpeg → last output checked and in place) ${fmtSeconds(spread(phases.map((p) => p.encoding)))}; ` +
+            `exit ${fmtSeconds(spread(phases.map((p) => p.exit)))}`,
+        ],
         ['ffmpeg directly', fmtSeconds(spread(atDefault))],
+        [
+          "bullpen's encoding phase ÷ ffmpeg directly",
+          fmtRatio(
+            spread(
+              ratios(
+                phases.map((p) => p.encoding),
+                atDefault,
+              ),
+            ),
+            3,
+          ),
+        ],
         ['ratio', fmtRatio(r, 3)],
       ],
       notes: [commandsNote, wallNote],
