@@ -152,6 +152,9 @@ interface Running {
 }
 
 /** Bull's `Queue.add` arguments for its `addJob` script: 6 keys, then 14 arguments. */
+/** How long after a worker starts its first sweep of leftover de-duplication keys runs. */
+const SWEEP_DELAY_MS = 30_000
+
 const BULL_ADD_JOB_KEYS = 6
 const BULL_ADD_JOB_ARGS = 14
 
@@ -211,6 +214,7 @@ export class TranscodeQueue {
   private batchScheduled = false
   /** One timer for all running jobs: checks their cancel keys in one round trip. */
   private cancelPoll: NodeJS.Timeout | undefined
+  private sweepTimer: NodeJS.Timeout | undefined
   private cancelPollBusy = false
 
   constructor(options: TranscodeQueueOptions = {}) {
@@ -645,7 +649,12 @@ export class TranscodeQueue {
     }
     this.bull.on('completed', release)
     this.bull.on('failed', release)
-    this.sweepDedupeKeys().catch((err: unknown) => this.log.debug({ err: errorMessage(err) }, 'dedupe sweep'))
+    // Keys left by jobs removed behind our back (e.g. from Bull Board): swept a little after the start, not during it
+    // (with 10,000 jobs waiting, the sweep competed with the first few thousand jobs for Redis and this process).
+    this.sweepTimer = setTimeout(() => {
+      this.sweepDedupeKeys().catch((err: unknown) => this.log.debug({ err: errorMessage(err) }, 'dedupe sweep'))
+    }, SWEEP_DELAY_MS)
+    this.sweepTimer.unref()
     // A node that missed a cancel message still sees the request: one check of every running job's cancel key.
     this.cancelPoll = setInterval(() => this.pollCancelRequests(), this.cancelPollMs)
     this.cancelPoll.unref()
@@ -1022,6 +1031,7 @@ export class TranscodeQueue {
   private async doClose(options: CloseOptions): Promise<void> {
     this.handBackRequested ||= options.handBack === true
     clearInterval(this.cancelPoll)
+    clearTimeout(this.sweepTimer)
     const graceMs = options.graceMs ?? Infinity
     try {
       await this.readyPromise.catch(() => undefined)
