@@ -160,6 +160,10 @@ export async function encodeFigures(ctx: BenchContext, want: ReadonlySet<number>
         [`bullpen transcode, default concurrency ${DEFAULT_CONCURRENCY}`, fmtSeconds(spread(bull))],
         ['best plain parallelism', String(best)],
         [
+          `the default's choice alone (plain ffmpeg at ${DEFAULT_CONCURRENCY} ÷ at ${best})`,
+          fmtRatio(spread(ratios(atDefault, direct.get(best) ?? []))),
+        ],
+        [
           `Bullpen's overhead alone (÷ plain at ${DEFAULT_CONCURRENCY})`,
           fmtRatio(spread(ratios(bull, atDefault))),
         ],
