@@ -3,6 +3,7 @@
  * measured side by side in the same run (alternating the two sides, repeated; median and min–max reported).
  * Writes bench/RESULTS.md and bench/results.json (a run with --only writes bench/tmp/RESULTS-only.md instead).
  */
+import { execFileSync } from 'node:child_process'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { loadavg } from 'node:os'
 import { join } from 'node:path'
@@ -67,14 +68,41 @@ function verdict(f: FigureResult): string {
   return f.pass ? 'met' : '**missed**'
 }
 
+/** The commit measured (noting changes to the code measured or the bench), or null outside a git checkout. */
+function commitLine(): string | null {
+  try {
+    const git = (...a: string[]): string =>
+      execFileSync('git', a, { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+    const head = git('rev-parse', '--short', 'HEAD')
+    const dirty =
+      git(
+        'status',
+        '--porcelain',
+        '--untracked-files=no',
+        '--',
+        'src',
+        'bench/run.ts',
+        'bench/figures',
+        'bench/lib',
+        'package.json',
+        'package-lock.json',
+      ) !== ''
+    return `${head}${dirty ? ' + uncommitted changes' : ''}`
+  } catch {
+    return null
+  }
+}
+
 function render(results: FigureResult[], machine: string, args: Args, totalSec: number): string {
+  const commit = commitLine()
   const cmd = `npm run bench${args.quick ? ' -- --quick' : ''}`
   const lines: string[] = [
     '# Bullpen benchmarks',
     '',
     `Machine: ${machine}`,
     '',
-    `Run: \`${cmd}\` (${args.quick ? 'quick sizes' : 'full sizes'}), ${totalSec.toFixed(0)} s in all. ` +
+    `Run: \`${cmd}\` (${args.quick ? 'quick sizes' : 'full sizes'}), ${totalSec.toFixed(0)} s in all` +
+      (commit ? `, at commit ${commit}. ` : '. ') +
       'Every figure is a ratio of two things measured side by side in this same run, the two sides alternated and ' +
       'repeated; shown as median (min–max) over the repetitions.',
     '',
