@@ -45,5 +45,6 @@ export function fmtRate(s: Spread, unit = '/s'): string {
 
 /** Pairwise ratios a[i]/b[i]. */
 export function ratios(a: readonly number[], b: readonly number[]): number[] {
-  return a.map((x, i) => x / (b[i] as number))
+  // Pairs by rep; a side measured in fewer reps (e.g. a configuration quick runs time once) pairs only those.
+  return a.slice(0, b.length).map((x, i) => x / (b[i] as number))
 }
