@@ -26,7 +26,7 @@ import { JobCancelledError, errorMessage } from '../errors'
 import { logger as rootLogger, type Logger } from '../logger'
 import { STREAM_HEADER } from './fileService'
 import { InputChangedError, OriginUnavailableError, TransferError, TransferRefusedError } from './errors'
-import type { TransferTarget } from './transfer'
+import { isConnectionError, type TransferTarget } from './transfer'
 
 /** Socket buffers of both hops (default 16–64 KiB): fewer, larger reads and writes for a 100 MB+ input. */
 const BUFFER_BYTES = 1024 * 1024
@@ -72,20 +72,6 @@ class OriginStatus extends Error {
   constructor(readonly status: number) {
     super(`HTTP ${status}`)
   }
-}
-
-function isConnectionError(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code ?? ''
-  return [
-    'ECONNREFUSED',
-    'ECONNRESET',
-    'EHOSTUNREACH',
-    'ENETUNREACH',
-    'ETIMEDOUT',
-    'ENOTFOUND',
-    'EAI_AGAIN',
-    'EPIPE',
-  ].includes(code)
 }
 
 /** Parses ffmpeg's `Range: bytes=a-` / `bytes=a-b` against `size`; null when absent, 'bad' when unsatisfiable. */

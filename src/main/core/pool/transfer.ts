@@ -274,7 +274,8 @@ export async function fetchInput(
   }
 }
 
-function isConnectionError(err: unknown): boolean {
+/** An error of the connection itself (refused, reset, unreachable, timed out…), not an answer of the origin. */
+export function isConnectionError(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | undefined)?.code ?? ''
   return [
     'ECONNREFUSED',
