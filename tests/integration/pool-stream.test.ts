@@ -8,7 +8,7 @@
  * environment.
  */
 import { execFile } from 'node:child_process'
-import { chmod, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
@@ -16,6 +16,7 @@ import Bull from 'bull'
 import Redis from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ffmpegPaths, probeInput } from '../../src/main/core/ffmpeg'
+import { partFiles, recordingFfmpeg } from '../helpers/files'
 import { killAll, killGroup, type Proc, repoRoot, startBullpen, tail, until } from '../helpers/processes'
 import { type RedisServerHandle, startRedisServer } from '../helpers/redis'
 
@@ -43,19 +44,6 @@ async function childrenOf(pid: number): Promise<string[]> {
     const ppid = Number(stat.slice(close + 2).split(' ')[1])
     if (ppid === pid) found.push(stat.slice(stat.indexOf('(') + 1, close))
   }
-  return found
-}
-
-async function partFiles(root: string): Promise<string[]> {
-  const found: string[] = []
-  const walk = async (d: string): Promise<void> => {
-    for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) {
-      const p = join(d, e.name)
-      if (e.isDirectory()) await walk(p)
-      else if (/\.part/.test(e.name)) found.push(p)
-    }
-  }
-  await walk(root)
   return found
 }
 
@@ -90,13 +78,7 @@ describe('a streamed remote job, origin killed mid-stream', () => {
       '-y',
       input,
     ])
-    const argvLog = join(dir, 'ffmpeg-argv.log')
-    const wrapper = join(dir, 'ffmpeg-recording')
-    await writeFile(
-      wrapper,
-      `#!/bin/sh\nfor a in "$@"; do printf '%s\\n' "$a" >> "${argvLog}"; done\nenv >> "${argvLog}.env"\nexec "${real.ffmpeg}" "$@"\n`,
-    )
-    await chmod(wrapper, 0o755)
+    const { wrapper, argvLog } = await recordingFfmpeg(dir, real.ffmpeg)
     const global = (data: string) => ['--redis', redis.url, '--data-dir', join(dir, data)]
 
     const w = bullpen('w', [...global('w'), 'worker', '--name', 'w', '--concurrency', '1'], {

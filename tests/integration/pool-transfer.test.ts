@@ -7,7 +7,6 @@
 import { execFile } from 'node:child_process'
 import {
   appendFile,
-  chmod,
   copyFile,
   mkdir,
   mkdtemp,
@@ -52,6 +51,7 @@ import {
   type PoolWorkerContext,
 } from '../../src/main/core/pool/remoteJob'
 import { TokenStore, jobToken, loadOrCreateSecret } from '../../src/main/core/pool/tokens'
+import { recordingFfmpeg } from '../helpers/files'
 import { TEST_REDIS_URL, deleteKeys, uniquePrefix, waitFor } from '../helpers/redis'
 
 const media = resolve(__dirname, '..', '..', '..', 'shared', 'media')
@@ -357,13 +357,7 @@ describe('a streamed input (the job carries its probe)', () => {
 
     // An ffmpeg that writes down its argv and environment, then is the real one.
     const real = ffmpegPaths()
-    const argvLog = join(dir, 'ffmpeg-argv.log')
-    const wrapper = join(dir, 'ffmpeg-recording')
-    await writeFile(
-      wrapper,
-      `#!/bin/sh\nfor a in "$@"; do printf '%s\\n' "$a" >> "${argvLog}"; done\nenv >> "${argvLog}.env"\nexec "${real.ffmpeg}" "$@"\n`,
-    )
-    await chmod(wrapper, 0o755)
+    const { wrapper, argvLog } = await recordingFfmpeg(dir, real.ffmpeg)
     useFfmpeg({ ffmpegPath: wrapper, ffprobePath: real.ffprobe })
     const scratch = join(dir, 'stream-scratch')
     await cleanScratch(scratch)

@@ -22,6 +22,7 @@ import {
   tail,
   until,
 } from '../helpers/processes'
+import { partFiles } from '../helpers/files'
 import { type RedisServerHandle, startRedisServer } from '../helpers/redis'
 
 const media = resolve(repoRoot, '..', 'shared', 'media')
@@ -50,19 +51,6 @@ function rawHttp(port: number, text: string): Promise<{ status: number; bodyByte
       })
     })
   })
-}
-
-async function partFiles(root: string): Promise<string[]> {
-  const found: string[] = []
-  const walk = async (d: string): Promise<void> => {
-    for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) {
-      const p = join(d, e.name)
-      if (e.isDirectory()) await walk(p)
-      else if (/\.part/.test(e.name)) found.push(p)
-    }
-  }
-  await walk(root)
-  return found
 }
 
 beforeAll(async () => {
