@@ -9,7 +9,7 @@
  */
 import { join } from 'node:path'
 import { DEFAULT_CONCURRENCY } from '../../src/main/core/settings'
-import { cli, cliEnv, tmpRoot } from '../lib/env'
+import { cli, cliEnv, cliOk, tmpRoot } from '../lib/env'
 import { compareCommands, encodeFor, runEncode, type Encode } from '../lib/commands'
 import { flush, type BenchContext, type FigureResult } from '../lib/figure'
 import { freshDir, realBatch } from '../lib/media'
@@ -70,6 +70,16 @@ export async function encodeFigures(ctx: BenchContext, want: ReadonlySet<number>
       p,
     )
     direct.get(p)?.push(ms / 1000)
+  }
+
+  // Warm-up, not counted: the first configuration of a run (always Bullpen, in rep 1) was seen 5–25 % slower than
+  // its later runs, in four runs out of four (cold caches: the new clips, ffmpeg's libraries, a new data folder).
+  {
+    await flush(ctx)
+    const out = await freshDir('f1', 'warm-up')
+    await cliOk(['transcode', '--preset', PRESET, '--out', out, files[0] as string], env)
+    await runEncode(encodes[0] as Encode, out)
+    await flush(ctx)
   }
 
   for (let rep = 0; rep < reps; rep++) {
