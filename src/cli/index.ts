@@ -366,7 +366,8 @@ export function buildProgram(): Command {
   )
     .option('--wait', 'wait until the jobs are done')
     .action(async (files: string[], opts: AddOpts, cmd: Command) => {
-      prefetchProbes(files, 2 * PROBE_CONCURRENCY)
+      // As many as prepareEach then runs at once: queueing keeps to PROBE_CONCURRENCY probes at a time.
+      prefetchProbes(files, PROBE_CONCURRENCY)
       // With --wait this process serves the files to the pool until the jobs end.
       await withNode(cmd, 'cli', { serve: opts.wait === true }, async (node) => {
         const { ids, refused, names } = await enqueueFrom(node, files, opts)
