@@ -64,6 +64,7 @@ const FIGURES: [number[], Figure][] = [
 ]
 
 function verdict(f: FigureResult): string {
+  if (f.ratio && !Number.isFinite(f.ratio.median)) return 'not measured'
   if (f.pass === null) return f.ratio ? '—' : 'not measured'
   return f.pass ? 'met' : '**missed**'
 }
@@ -103,8 +104,8 @@ function render(results: FigureResult[], machine: string, args: Args, totalSec: 
     '',
     `Run: \`${cmd}\` (${args.quick ? 'quick sizes' : 'full sizes'}), ${totalSec.toFixed(0)} s in all` +
       (commit ? `, at commit ${commit}. ` : '. ') +
-      'Every figure is a ratio of two things measured side by side in this same run, the two sides alternated and ' +
-      'repeated; shown as median (min–max) over the repetitions.',
+      'Figures 1–5 are ratios of two things measured side by side in this same run, the two sides alternated and ' +
+      'repeated, shown as median (min–max) over the repetitions; figures 6 and 7 say in their notes how they are read.',
     '',
     '| # | figure | ratio | what the ratio is | target | verdict | reproduce |',
     '|---|---|---|---|---|---|---|',

@@ -105,7 +105,8 @@ export async function encodeFigures(ctx: BenchContext, want: ReadonlySet<number>
     : "Every ffmpeg command line Bullpen logged (`-v`) was identical to the direct side's (output path aside)."
   const wallNote =
     "Bullpen's time is the whole CLI run as a user sees it: node start-up, Redis, ffmpeg check, a probe per file " +
-    'when queueing, a verification ffprobe per output, and the rename into place.'
+    'when queueing, a verification ffprobe per output, and the rename into place. Bullpen runs its encodes at nice 10 ' +
+    '(BULLPEN_FFMPEG_NICE), the direct side at normal priority; nothing else runs, so they get the same cycles.'
   const results: FigureResult[] = []
   const atDefault = direct.get(DEFAULT_CONCURRENCY) ?? []
   if (want.has(1)) {

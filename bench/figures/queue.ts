@@ -177,9 +177,10 @@ export async function queueLayer(ctx: BenchContext): Promise<FigureResult> {
     notes: [
       'Same payload, same job options (priority normal, 3 attempts, exponential backoff, keep 100 completed / 200 failed), ' +
         'same worker settings (DEFAULT_WORKER_SETTINGS), same concurrency and an empty processor on both sides.',
-      "Bullpen's add also validates the payload (zod) and claims a de-duplication key atomically (Lua) before Bull's " +
-        'own add, and confirms it after; its worker also validates each payload, marks the job active with its node ' +
-        '(Lua + a pub/sub message) and checks for a cancel request.',
+      "Bullpen's add also validates the payload (zod) and claims a de-duplication key in the same script as Bull's own " +
+        'add (one round trip); its worker also validates each payload, marks the job active with its node and checks ' +
+        'for a cancel request (one batched Lua call per event-loop turn, with a pub/sub message per job), and releases ' +
+        'the de-duplication key when the job ends.',
     ],
     command: `npm run bench -- ${ctx.quick ? '--quick ' : ''}--only 3`,
     raw: { jobs: n, concurrency: QUEUE_CONCURRENCY, bullpen: bp, rawBull: raw },
@@ -223,7 +224,7 @@ export async function probeQueueing(ctx: BenchContext): Promise<FigureResult> {
     )
     direct.push(ms / 1000)
   }
-  // Quick: 2 reps (each side probes 200 files; the 5-minute budget).
+  // Quick: 2 reps (each side probes 120 files; the 5-minute budget).
   const reps = ctx.quick ? Math.min(ctx.reps, 2) : ctx.reps
   for (let rep = 0; rep < reps; rep++) {
     if (rep % 2 === 0) {

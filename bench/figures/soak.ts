@@ -174,10 +174,8 @@ export async function soak(ctx: BenchContext): Promise<FigureResult> {
   ]
   if ((keys['bp:dedupe:* keys'] ?? 0) > 300) {
     notes.push(
-      'The de-duplication keys (`bp:dedupe:<hash>`, made permanent by bpDedupeConfirm) are not deleted when Bull ' +
-        'removes a completed job (removeOnComplete); only `bullpen clean` (sweepDedupeKeys) removes them, so a node ' +
-        'that never runs it keeps one per job ever queued. Fix (src/main/core/queue.ts): delete the key when its job ' +
-        'completes or fails for good (if it still points to that job), or sweep every N completions.',
+      'WARNING: de-duplication keys (`bp:dedupe:<hash>`) outnumber the jobs Redis keeps: they should be released ' +
+        'when their job completes or fails for good (worker batch in src/main/core/queue.ts).',
     )
   }
   return {
