@@ -599,6 +599,20 @@ describe('de-duplication keys', () => {
     await waitFor(async () => (await dedupeKeys()).length === 0, 'dedupe keys released', 5_000)
     expect(await dedupeKeys()).toEqual([])
   })
+
+  it('left by a job removed behind our back are swept by the worker after its start delay, not before', async () => {
+    const q = makeQueue(uniquePrefix('dedupe-sweep'), { dedupeSweepDelayMs: 1_000 })
+    const { id } = await q.add(jobData())
+    const dedupeKeys = async (): Promise<string[]> =>
+      q.connections.client.keys(`${q.prefix}:${q.name}:bp:dedupe:*`)
+    expect(await dedupeKeys()).toHaveLength(1)
+    // Removed with Bull's own API (as Bull Board does): our bookkeeping never sees it.
+    await (await q.bull.getJob(id))?.remove()
+    await q.process(1, () => Promise.resolve('ok'))
+    await sleep(300)
+    expect(await dedupeKeys()).toHaveLength(1)
+    await waitFor(async () => (await dedupeKeys()).length === 0, 'leftover dedupe key swept', 5_000)
+  })
 })
 
 describe('one round trip per add, batched worker bookkeeping', () => {

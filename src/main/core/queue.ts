@@ -82,6 +82,11 @@ export interface TranscodeQueueOptions {
   cancelTtlMs?: number
   /** How often a running job checks for a missed cancel request (default 2 s). */
   cancelPollMs?: number
+  /**
+   * How long after `process()` the worker sweeps de-duplication keys left by jobs removed behind its back (e.g. from
+   * Bull Board). Default 30 s: not during the first jobs (with 10,000 waiting, the sweep competed with them).
+   */
+  dedupeSweepDelayMs?: number
   /** Event bus to emit on (default: a new one, `queue.events`). */
   events?: QueueEventBus
   logger?: Logger
@@ -152,9 +157,6 @@ interface Running {
 }
 
 /** Bull's `Queue.add` arguments for its `addJob` script: 6 keys, then 14 arguments. */
-/** How long after a worker starts its first sweep of leftover de-duplication keys runs. */
-const SWEEP_DELAY_MS = 30_000
-
 const BULL_ADD_JOB_KEYS = 6
 const BULL_ADD_JOB_ARGS = 14
 
@@ -191,6 +193,7 @@ export class TranscodeQueue {
   private readonly keepFailed: number
   private readonly cancelTtlMs: number
   private readonly cancelPollMs: number
+  private readonly dedupeSweepDelayMs: number
   private readonly running = new Map<string, Running>()
   private readonly cancelHandlers = new Set<(jobId: string) => void>()
   private readonly busChannel: string
@@ -214,6 +217,7 @@ export class TranscodeQueue {
   private batchScheduled = false
   /** One timer for all running jobs: checks their cancel keys in one round trip. */
   private cancelPoll: NodeJS.Timeout | undefined
+  /** The one delayed sweep of leftover de-duplication keys (see `dedupeSweepDelayMs`). */
   private sweepTimer: NodeJS.Timeout | undefined
   private cancelPollBusy = false
 
@@ -231,6 +235,7 @@ export class TranscodeQueue {
     this.keepFailed = options.keepFailed ?? 200
     this.cancelTtlMs = options.cancelTtlMs ?? 3_600_000
     this.cancelPollMs = options.cancelPollMs ?? 2000
+    this.dedupeSweepDelayMs = options.dedupeSweepDelayMs ?? 30_000
     this.events =
       options.events ??
       new EventBus<QueueEvents>((err, ev) => this.log.error({ err, ev }, 'event listener threw'))
@@ -649,11 +654,11 @@ export class TranscodeQueue {
     }
     this.bull.on('completed', release)
     this.bull.on('failed', release)
-    // Keys left by jobs removed behind our back (e.g. from Bull Board): swept a little after the start, not during it
-    // (with 10,000 jobs waiting, the sweep competed with the first few thousand jobs for Redis and this process).
     this.sweepTimer = setTimeout(() => {
-      this.sweepDedupeKeys().catch((err: unknown) => this.log.debug({ err: errorMessage(err) }, 'dedupe sweep'))
-    }, SWEEP_DELAY_MS)
+      this.sweepDedupeKeys().catch((err: unknown) =>
+        this.log.debug({ err: errorMessage(err) }, 'dedupe sweep'),
+      )
+    }, this.dedupeSweepDelayMs)
     this.sweepTimer.unref()
     // A node that missed a cancel message still sees the request: one check of every running job's cancel key.
     this.cancelPoll = setInterval(() => this.pollCancelRequests(), this.cancelPollMs)
