@@ -589,19 +589,26 @@ async function cuttingUploadProxy(
     const cutThis = cut < cuts
     if (cutThis) cut++
     let stalled = false
+    let cutting = false
     req.on('data', (c: Buffer) => {
-      if (up.destroyed || stalled) return
+      if (up.destroyed || stalled || cutting) return
       state.putBytes[i] = (state.putBytes[i] ?? 0) + c.length
-      up.write(c)
-      if (cutThis && (state.putBytes[i] ?? 0) > after) {
-        if (stall) {
-          stalled = true
-          req.pause()
-          return
-        }
+      if (!cutThis || (state.putBytes[i] ?? 0) <= after) {
+        up.write(c)
+        return
+      }
+      if (stall) {
+        up.write(c)
+        stalled = true
+        req.pause()
+        return
+      }
+      // Cut once the bytes before it have reached the socket, so the origin gets all of them.
+      cutting = true
+      up.write(c, () => {
         up.destroy()
         req.socket.destroy()
-      }
+      })
     })
     req.on('end', () => {
       if (!stalled) up.end()
@@ -638,9 +645,9 @@ describe('resumable uploads', () => {
       expect(proxy.ranges.length).toBe(3)
       const starts = proxy.ranges.map((cr) => Number(/^bytes (\d+)-/.exec(cr)?.[1]))
       expect(starts[0]).toBe(0)
-      // The proxy cuts after 1 MB; what was still in flight is lost, the rest is held.
-      expect(starts[1]).toBeGreaterThan(512 * 1024)
-      expect(starts[2]).toBeGreaterThan((starts[1] ?? 0) + 512 * 1024)
+      // The proxy cuts after 1 MB: the origin holds every byte that reached it, so each PUT starts a cut further on.
+      expect(starts[1]).toBeGreaterThan(1024 * 1024)
+      expect(starts[2]).toBeGreaterThan((starts[1] ?? 0) + 1024 * 1024)
       expect(proxy.ranges[2]).toBe(`bytes ${starts[2]}-${bytes.length - 1}/${bytes.length}`)
       expect(proxy.heads).toBeGreaterThanOrEqual(2)
       const sent = proxy.putBytes.reduce((a, b) => a + b, 0)

@@ -32,6 +32,7 @@ import { type JobData, JobDataSchema } from '../../../shared/spec'
 import { errorMessage } from '../errors'
 import { commitOutput, planOutput, tempPathFor } from '../ffmpeg/output'
 import { logger as rootLogger, type Logger } from '../logger'
+import { keepWhatArrives } from './body'
 import { JOB_ID_PATTERN, jobToken, tokensEqual } from './tokens'
 
 /** States in which a job's files may be transferred. */
@@ -499,7 +500,7 @@ export class FileService {
       })
       const out = (await open(temp, flags, 0o644)).createWriteStream()
       try {
-        await pipeline(req, limit, out)
+        await pipeline(keepWhatArrives(req), limit, out)
         if (received !== length) throw new Error('fewer bytes than announced')
       } catch (err) {
         entry.receiving = false

@@ -9,10 +9,11 @@ import { createHash } from 'node:crypto'
 import { createReadStream, createWriteStream } from 'node:fs'
 import { rename, rm, stat } from 'node:fs/promises'
 import { request, type IncomingMessage } from 'node:http'
-import { PassThrough, Transform } from 'node:stream'
+import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { JobCancelledError, errorMessage } from '../errors'
 import { InputChangedError, OriginUnavailableError, TransferError, TransferRefusedError } from './errors'
+import { keepWhatArrives } from './body'
 import { CHECKSUM_HEADER, OFFSET_HEADER, sha256File } from './fileService'
 
 /** Stream buffers of file reads and writes (the default 16–64 KiB makes many small writes of a large input). */
@@ -91,25 +92,6 @@ function get(
     req.on('error', reject)
     req.end()
   })
-}
-
-/**
- * The body of `res`, ended rather than failed when the connection is cut: what arrived before the cut then reaches
- * the file (a failed pipeline would drop the file stream's buffered writes), so the resume asks only for the rest.
- * The caller tells a cut from a whole body by `res.complete`.
- */
-function keepWhatArrives(res: IncomingMessage): PassThrough {
-  const body = new PassThrough({ highWaterMark: BUFFER_BYTES })
-  res.on('error', () => undefined)
-  res.once('close', () => {
-    if (!body.writableEnded && !body.destroyed) body.end()
-  })
-  // A failed pipeline (abort, stall, disk) destroys `body`: let go of the connection with it.
-  body.once('close', () => {
-    if (!res.complete) res.destroy()
-  })
-  res.pipe(body)
-  return body
 }
 
 /** Fails the stream when no data passes for `ms`. */
@@ -251,7 +233,7 @@ export async function fetchInput(
           },
         })
         await pipeline(
-          keepWhatArrives(res),
+          keepWhatArrives(res, BUFFER_BYTES),
           idleWatch(opts.idleTimeoutMs ?? 30_000),
           count,
           createWriteStream(temp, { flags: append ? 'a' : 'w', highWaterMark: BUFFER_BYTES }),
