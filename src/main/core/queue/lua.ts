@@ -196,13 +196,13 @@ return 2
 `
 
 /**
- * The worker's own bookkeeping for several jobs in one round trip (collected during one turn of the event loop):
- * - jobs that started here: record the node on each job that still exists and announce it, and tell whether a cancel
- *   was requested for it;
+ * The worker's own bookkeeping for several jobs in one round trip (collected over a few milliseconds):
+ * - jobs that started here: record the node on each job that still exists and announce it (unless its message is
+ *   empty: a job that already ended), and tell whether a cancel was requested for it;
  * - jobs that ended here: drop their de-duplication keys when the job they name is gone or finished (a failure that
  *   will be retried keeps its key).
  * KEYS: `completed`, `failed`, then per started job its job key and cancel key, then the dedupe keys to release.
- * ARGV: node, channel, number of started jobs m, then m messages (one per started job), job key prefix.
+ * ARGV: node, channel, number of started jobs m, then m messages (one per started job, '' for none), job key prefix.
  * Returns one code per started job: 0 (no such job), 1 (marked), 2 (marked, and a cancel is pending).
  */
 export const WORKER_BATCH = `
@@ -215,7 +215,7 @@ for i = 1, m do
   local r = 0
   if redis.call('EXISTS', jobKey) == 1 then
     redis.call('HSET', jobKey, 'bpNode', ARGV[1])
-    redis.call('PUBLISH', ARGV[2], ARGV[3 + i])
+    if ARGV[3 + i] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3 + i]) end
     r = 1
     if redis.call('EXISTS', KEYS[2 + 2 * i]) == 1 then r = 2 end
   end
