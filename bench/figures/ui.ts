@@ -6,6 +6,7 @@
  * shows whether what reaches the renderer stays under the app's coalescing ceiling ("bounded whatever the number of
  * active jobs": 8 active jobs alone stay far below it, so they cannot show it).
  */
+import { readFileSync } from 'node:fs'
 import { chmod, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { chromium, type Browser } from 'playwright-core'
@@ -59,8 +60,23 @@ interface PageRun {
   events: number
   bytes: number
   heapBytes: number
+  /**
+   * Chromium's renderer processes while the page is open: how many, and their proportional set size in all (PSS:
+   * pages shared with the zygote counted once; RSS would count them in every process). Null when not readable.
+   */
+  renderers: { count: number; pss: number } | null
   /** During the flood (when there is one): progress events that reached the page, and the longest task. */
   flood: { progressEvents: number; seconds: number; longestTaskMs: number } | null
+}
+
+/** Proportional set size of a process (its share of shared pages), from /proc; null when not readable. */
+function pssOf(pid: number): number | null {
+  try {
+    const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))
+    return m ? Number(m[1]) * 1024 : null
+  } catch {
+    return null
+  }
 }
 
 /**
@@ -133,6 +149,17 @@ async function openUi(
     await cdp.send('Performance.enable')
     const { metrics } = await cdp.send('Performance.getMetrics')
     const heap = metrics.find((m) => m.name === 'JSHeapUsedSize')?.value ?? 0
+    // The renderer processes' pids, from the browser; their RSS from /proc (this page's context is the only one open).
+    const bcdp = await browser.newBrowserCDPSession()
+    const { processInfo } = (await bcdp.send('SystemInfo.getProcessInfo')) as {
+      processInfo: { type: string; id: number }[]
+    }
+    await bcdp.detach()
+    const pss = processInfo.filter((p) => p.type === 'renderer').map((p) => pssOf(p.id))
+    const renderers =
+      pss.length > 0 && pss.every((x) => x !== null)
+        ? { count: pss.length, pss: pss.reduce((a: number, b) => a + (b ?? 0), 0) }
+        : null
     return {
       listMs,
       longestTaskMs: tasks.length ? Math.max(...tasks) : 0,
@@ -141,6 +168,7 @@ async function openUi(
       events,
       bytes,
       heapBytes: heap,
+      renderers,
       flood: flood
         ? {
             progressEvents: floodProgress,
@@ -318,7 +346,13 @@ export async function uiAtScale(ctx: BenchContext): Promise<FigureResult> {
           `${MAX_PROGRESS_PER_FLUSH} jobs) — ${bounded ? 'bounded' : 'NOT bounded'}; longest task meanwhile ` +
           `${flooded.longestTaskMs.toFixed(0)} ms`,
       ],
-      ['renderer JS heap', MB(watched.heapBytes)],
+      [
+        'renderer',
+        `JS heap ${MB(watched.heapBytes)}; ` +
+          (watched.renderers === null
+            ? 'renderer processes not readable'
+            : `${watched.renderers.count} renderer processes (Chromium keeps spares), PSS ${MB(watched.renderers.pss)} in all`),
+      ],
       [
         '`bullpen serve` process',
         `RSS ${MB(serveRss)} after the 10,000-job page loads and ${watchMs / 1000} s of progress`,
