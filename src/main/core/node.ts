@@ -116,11 +116,13 @@ export class BullpenNode {
       ...(opts.redisUrl ? { flag: opts.redisUrl } : {}),
       settings: s.redisUrl,
     })
-    // A worker's first job needs ffmpeg's encoder, filter and format lists: read them while Redis connects.
-    if (opts.work) void warmFfmpeg().catch(() => undefined)
+    // A worker's first job needs ffmpeg's encoder, filter and format lists: read them while Redis connects, or
+    // recall them (and the versions the check would read) from the data folder when the binaries are unchanged.
+    const known = join(dataDir, 'ffmpeg.json')
+    if (opts.work) void warmFfmpeg(known).catch(() => undefined)
     const [, ff] = await Promise.all([
       ensureRedis({ url: redisUrl, dataDir, manage: opts.manageRedis ?? true }),
-      checkFfmpeg(),
+      checkFfmpeg(undefined, known),
     ])
     const id = nodeIdFor(dataDir)
     const name = opts.name ?? (s.nodeName || hostname())

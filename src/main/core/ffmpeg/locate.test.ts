@@ -1,17 +1,26 @@
-import { chmod, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
+import { execFileSync } from 'node:child_process'
+import { realpathSync } from 'node:fs'
+import { chmod, mkdtemp, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import fluentFfmpeg from 'fluent-ffmpeg'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { FfmpegMissingError } from '../errors'
 import {
   checkFfmpeg,
+  detectCapabilities,
   findFfmpeg,
   findOnPath,
   listEncoders,
+  listFilters,
+  parseEncoders,
+  parseFormats,
   unpackedAsarPath,
   useFfmpeg,
   warmFfmpeg,
+  type FfmpegCheck,
 } from './locate'
+import { runFfmpeg } from './run'
 
 const VARS = ['FFMPEG_PATH', 'FFMPEG_BIN', 'FFPROBE_PATH', 'FFPROBE_BIN', 'PATH'] as const
 let saved: Record<string, string | undefined>
@@ -161,4 +170,151 @@ describe('listEncoders', () => {
       expect(await listEncoders()).toBe(a)
     },
   )
+})
+
+describe.runIf(realFfmpeg !== null && realFfprobe !== null)('the ffmpeg record in the data folder', () => {
+  /** ffmpeg and ffprobe shims that write each run's arguments to calls.txt, then run the real binaries. */
+  async function shims(): Promise<{ ffmpeg: string; ffprobe: string; calls: () => Promise<string[]> }> {
+    const calls = path.join(dir, 'calls.txt')
+    const ffmpeg = path.join(dir, 'ffmpeg')
+    const ffprobe = path.join(dir, 'ffprobe')
+    await writeFile(ffmpeg, `#!/bin/sh\necho "ffmpeg $*" >> '${calls}'\nexec '${realFfmpeg}' "$@"\n`, {
+      mode: 0o755,
+    })
+    await writeFile(ffprobe, `#!/bin/sh\necho "ffprobe $*" >> '${calls}'\nexec '${realFfprobe}' "$@"\n`, {
+      mode: 0o755,
+    })
+    const read = async (): Promise<string[]> => {
+      const text = await readFile(calls, 'utf8').catch(() => '')
+      await writeFile(calls, '')
+      return text.split('\n').filter(Boolean)
+    }
+    return { ffmpeg, ffprobe, calls: read }
+  }
+  /** What a node start does (BullpenNode.start): the check and, for a worker, the warm-up, side by side. */
+  async function start(bins: { ffmpeg: string; ffprobe: string }, known: string): Promise<FfmpegCheck> {
+    useFfmpeg({ ffmpegPath: bins.ffmpeg, ffprobePath: bins.ffprobe })
+    const warm = warmFfmpeg(known)
+    const check = await checkFfmpeg(undefined, known)
+    await warm
+    return check
+  }
+
+  it('is written by a first start, and a later start runs neither binary, its encodes included', async () => {
+    const bins = await shims()
+    const known = path.join(dir, 'ffmpeg.json')
+    const first = await start(bins, known)
+    expect(first.ffmpegVersion).toMatch(/^ffmpeg version /)
+    expect((await bins.calls()).sort()).toEqual([
+      'ffmpeg -filters',
+      'ffmpeg -hide_banner -encoders',
+      'ffmpeg -hide_banner -formats',
+      'ffprobe -version',
+    ])
+    expect(JSON.parse(await readFile(known, 'utf8'))).toMatchObject({
+      v: 1,
+      ffmpegVersion: first.ffmpegVersion,
+    })
+
+    const again = await start(bins, known)
+    expect(again.ffmpegVersion).toBe(first.ffmpegVersion)
+    expect(again.ffprobeVersion).toBe(first.ffprobeVersion)
+    expect((await listEncoders()).has('libx264')).toBe(true)
+    expect((await detectCapabilities()).tonemap).toBe((await listFilters()).has('zscale'))
+    expect(await bins.calls()).toEqual([])
+
+    // fluent-ffmpeg checks the output format against ffmpeg's formats before it runs: answered from the record.
+    const input = path.join(dir, 'in.mp4')
+    execFileSync(realFfmpeg as string, [
+      ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=s=160x120:r=10:d=1'],
+      ...['-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', input],
+    ])
+    await runFfmpeg({
+      jobId: 'record-test',
+      input,
+      output: path.join(dir, 'out.mp4'),
+      args: ['-c:v', 'libx264', '-preset', 'ultrafast', '-f', 'mp4'],
+      durationSec: 1,
+    })
+    const runs = await bins.calls()
+    expect(runs).toHaveLength(1)
+    expect(runs[0]).toMatch(/^ffmpeg -hide_banner -nostdin -i file:/)
+    // A format fluent-ffmpeg does not know is still refused, from the recorded list.
+    const refused = await runFfmpeg({
+      jobId: 'record-test-2',
+      input,
+      output: path.join(dir, 'out.x'),
+      args: ['-f', 'no_such_muxer'],
+      durationSec: 1,
+    }).catch((e: unknown) => e)
+    expect(String(refused)).toMatch(/no_such_muxer/)
+    expect(await bins.calls()).toEqual([])
+  })
+
+  it('is not taken for a binary that changed, nor when it is damaged, and is then written again', async () => {
+    const bins = await shims()
+    const known = path.join(dir, 'ffmpeg.json')
+    await start(bins, known)
+    await bins.calls()
+    const before = JSON.parse(await readFile(known, 'utf8')) as { ffprobe: { mtimeMs: number } }
+
+    // An upgrade: same path, new file time.
+    const later = new Date(Date.now() + 60_000)
+    await utimes(bins.ffprobe, later, later)
+    await start(bins, known)
+    expect((await bins.calls()).sort()).toEqual([
+      'ffmpeg -filters',
+      'ffmpeg -hide_banner -encoders',
+      'ffmpeg -hide_banner -formats',
+      'ffprobe -version',
+    ])
+    const after = JSON.parse(await readFile(known, 'utf8')) as { ffprobe: { mtimeMs: number } }
+    expect(after.ffprobe.mtimeMs).not.toBe(before.ffprobe.mtimeMs)
+
+    for (const damage of ['{"v":1,', JSON.stringify({ ...after, formats: 'all of them' }), '']) {
+      await writeFile(known, damage)
+      const check = await start(bins, known)
+      expect(check.ffprobeVersion).toMatch(/^ffprobe version /)
+      expect(await bins.calls()).toHaveLength(4)
+      expect(JSON.parse(await readFile(known, 'utf8'))).toMatchObject({ v: 1 })
+    }
+
+    // Other binaries (another FFMPEG_PATH, a new setting) are not these: checked, and the record now theirs.
+    const check = await start({ ffmpeg: realFfmpeg as string, ffprobe: realFfprobe as string }, known)
+    expect(check.ffmpegVersion).toMatch(/^ffmpeg version /)
+    expect(JSON.parse(await readFile(known, 'utf8'))).toMatchObject({
+      ffmpeg: { path: realpathSync(realFfmpeg as string) },
+    })
+    expect(await bins.calls()).toEqual([])
+  })
+
+  it('a missing binary is reported as before, whatever the record says', async () => {
+    const bins = await shims()
+    const known = path.join(dir, 'ffmpeg.json')
+    await start(bins, known)
+    await rm(bins.ffprobe)
+    useFfmpeg({ ffmpegPath: bins.ffmpeg, ffprobePath: bins.ffprobe })
+    const err = await checkFfmpeg(undefined, known).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(FfmpegMissingError)
+    expect((err as Error).message).toContain('ffprobe not usable')
+  })
+})
+
+describe.runIf(realFfmpeg !== null)('parseEncoders, parseFormats', () => {
+  it("give fluent-ffmpeg's own answers for the real binary (its capability check reads them)", async () => {
+    const ffmpeg = realFfmpeg as string
+    const text = (flag: string): string =>
+      execFileSync(ffmpeg, ['-hide_banner', flag], { encoding: 'utf8', maxBuffer: 8 << 20 })
+    const theirs = <T>(which: 'availableEncoders' | 'availableFormats'): Promise<T> =>
+      new Promise((resolve, reject) => {
+        const command = fluentFfmpeg().setFfmpegPath(ffmpeg)
+        command[which]((err: Error | null, found: unknown) => (err ? reject(err) : resolve(found as T)))
+      })
+    const encoders = parseEncoders(text('-encoders'))
+    expect(encoders).toEqual(await theirs('availableEncoders'))
+    expect(encoders['libx264']).toMatchObject({ type: 'video' })
+    const formats = parseFormats(text('-formats'))
+    expect(formats).toEqual(await theirs('availableFormats'))
+    expect(formats['webm']).toMatchObject({ canMux: true })
+  })
 })

@@ -6,9 +6,15 @@ import { execFile } from 'node:child_process'
 import { accessSync, constants, statSync } from 'node:fs'
 import path from 'node:path'
 import ffmpegStaticPath from 'ffmpeg-static'
-import fluentFfmpeg from 'fluent-ffmpeg'
+import fluentFfmpeg, {
+  type Encoders,
+  type FfmpegCommand,
+  type FfmpegCommandOptions,
+  type Formats,
+} from 'fluent-ffmpeg'
 import { FfmpegMissingError } from '../errors'
 import { logger } from '../logger'
+import { readKnown, sameStamp, stampOf, writeKnown, type BinaryStamp, type KnownBinaries } from './known'
 
 /** Where a binary was found. */
 export type BinarySource =
@@ -133,8 +139,20 @@ export function findFfmpeg(opts: FfmpegLocateOptions = {}): FfmpegPaths {
 }
 
 let current: FfmpegPaths | null = null
-let encodersCache: { ffmpeg: string; encoders: Promise<Set<string>> } | null = null
+/** fluent-ffmpeg's parse of `ffmpeg -encoders` / `-formats` (its capability check reads both before every run). */
+let listsCache: {
+  ffmpeg: string
+  encoders?: Promise<Encoders>
+  formats?: Promise<Formats>
+  names?: Promise<Set<string>>
+} | null = null
 let filtersCache: { ffmpeg: string; run: Promise<FiltersRun> } | null = null
+let probeVersionCache: { ffprobe: string; run: Promise<string> } | null = null
+/** The binaries whose lists came from the data folder's record this time (nothing to save then). */
+let seededFrom: { ffmpeg: string; ffprobe: string } | null = null
+/** The stamps taken before the binaries were run, to save with what the runs found. */
+let stampsBeforeRun: { ffmpeg: BinaryStamp | null; ffprobe: BinaryStamp | null } | null = null
+let recalling: { key: string; result: Promise<KnownBinaries | null> } | null = null
 
 /**
  * Chooses the binaries every later run uses (call it at start-up with the settings, and again when they change)
@@ -142,8 +160,12 @@ let filtersCache: { ffmpeg: string; run: Promise<FiltersRun> } | null = null
  */
 export function useFfmpeg(opts: FfmpegLocateOptions = {}): FfmpegPaths {
   current = findFfmpeg(opts)
-  encodersCache = null
+  listsCache = null
   filtersCache = null
+  probeVersionCache = null
+  seededFrom = null
+  stampsBeforeRun = null
+  recalling = null
   fluentFfmpeg.setFfmpegPath(current.ffmpeg)
   fluentFfmpeg.setFfprobePath(current.ffprobe)
   return current
@@ -196,12 +218,16 @@ function describeSource(bin: 'ffmpeg' | 'ffprobe', p: FfmpegPaths): string {
  * Runs ffmpeg and ffprobe with `-version`. Throws {@link FfmpegMissingError} saying which one is missing or
  * broken, where it was looked for, and how to fix it.
  */
-export async function checkFfmpeg(opts?: FfmpegLocateOptions): Promise<FfmpegCheck> {
+export async function checkFfmpeg(opts?: FfmpegLocateOptions, known?: string): Promise<FfmpegCheck> {
   const paths = opts ? findFfmpeg(opts) : ffmpegPaths()
+  if (known !== undefined && !opts) {
+    const rec = await recall(paths, known)
+    if (rec) return { ...paths, ffmpegVersion: rec.ffmpegVersion, ffprobeVersion: rec.ffprobeVersion }
+  }
   // ffmpeg's version comes from the banner of the filter list a worker needs anyway (one start instead of two).
   const [ff, fp] = await Promise.allSettled([
     filtersRun(paths.ffmpeg).then((r) => r.version || runVersion(paths.ffmpeg)),
-    runVersion(paths.ffprobe),
+    probeVersion(paths.ffprobe),
   ])
   const problems: string[] = []
   const why = (r: PromiseRejectedResult): string => {
@@ -266,6 +292,18 @@ function runFilters(ffmpeg: string): Promise<FiltersRun> {
   })
 }
 
+/** The cached `ffprobe -version` of this binary (started on first use). */
+function probeVersion(ffprobe: string): Promise<string> {
+  if (probeVersionCache?.ffprobe !== ffprobe) {
+    const run = runVersion(ffprobe)
+    probeVersionCache = { ffprobe, run }
+    run.catch(() => {
+      if (probeVersionCache?.run === run) probeVersionCache = null
+    })
+  }
+  return probeVersionCache.run
+}
+
 /** The cached `ffmpeg -filters` run of this binary (started on first use). */
 function filtersRun(ffmpeg: string): Promise<FiltersRun> {
   if (filtersCache?.ffmpeg !== ffmpeg) {
@@ -278,52 +316,219 @@ function filtersRun(ffmpeg: string): Promise<FiltersRun> {
   return filtersCache.run
 }
 
+function listsOf(ffmpeg: string): NonNullable<typeof listsCache> {
+  if (listsCache?.ffmpeg !== ffmpeg) listsCache = { ffmpeg }
+  return listsCache
+}
+
+/** `ffmpeg <flag>`'s standard output. */
+function runList(ffmpeg: string, flag: '-encoders' | '-formats'): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      ffmpeg,
+      ['-hide_banner', flag],
+      { timeout: 15_000, maxBuffer: 8 * 1024 * 1024, windowsHide: true },
+      (err, stdout) => {
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+        if (err) reject(err)
+        else resolve(stdout)
+      },
+    )
+  })
+}
+
 /**
- * Names of the encoders this ffmpeg has, cached per binary. Read through fluent-ffmpeg (`ffmpeg -encoders`), which
- * keeps the list too: it checks it before every command it runs, so one read serves both.
+ * `ffmpeg -encoders`, in the shape fluent-ffmpeg's own parser gives (its capability check reads it). Read here, per
+ * binary: fluent-ffmpeg keeps one list for the whole process, whichever ffmpeg it came from.
  */
+export function parseEncoders(stdout: string): Encoders {
+  const found: Encoders = {}
+  for (const line of stdout.split(/\r\n|\r|\n/)) {
+    // " V....D libx264              libx264 H.264 / AVC / …"; the legend's "V..... = Video" is not one.
+    const m = /^\s*([VAS.])([F.])([S.])([X.])([B.])([D.]) (\S+) +(.*)$/.exec(line)
+    if (!m || m[7] === '=' || m[7] === undefined) continue
+    found[m[7]] = {
+      type: ({ V: 'video', A: 'audio', S: 'subtitle' } as Record<string, string>)[m[1] ?? ''] ?? 'other',
+      description: m[8] ?? '',
+      frameMT: m[2] === 'F',
+      sliceMT: m[3] === 'S',
+      experimental: m[4] === 'X',
+      drawHorizBand: m[5] === 'B',
+      directRendering: m[6] === 'D',
+    }
+  }
+  return found
+}
+
+/** `ffmpeg -formats`, in fluent-ffmpeg's shape (see {@link parseEncoders}). */
+export function parseFormats(stdout: string): Formats {
+  const found: Formats = {}
+  for (const line of stdout.split(/\r\n|\r|\n/)) {
+    // " DE matroska,webm   Matroska / WebM"
+    const m = /^\s*([D ])([E ])\s+(\S+)\s+(.*)$/.exec(line)
+    if (!m) continue
+    for (const name of (m[3] ?? '').split(',')) {
+      const f = (found[name] ??= { description: m[4] ?? '', canDemux: false, canMux: false })
+      if (m[1] === 'D') f.canDemux = true
+      if (m[2] === 'E') f.canMux = true
+    }
+  }
+  return found
+}
+
+/** One of the capability lists of `ffmpeg`, read once per binary. */
+function fluentList(ffmpeg: string, which: 'encoders'): Promise<Encoders>
+function fluentList(ffmpeg: string, which: 'formats'): Promise<Formats>
+function fluentList(ffmpeg: string, which: 'encoders' | 'formats'): Promise<Encoders | Formats> {
+  const lists = listsOf(ffmpeg)
+  const cached = lists[which]
+  if (cached) return cached
+  if (which === 'encoders') {
+    const read = runList(ffmpeg, '-encoders').then(parseEncoders)
+    lists.encoders = read
+    read.catch(() => {
+      if (lists.encoders === read) delete lists.encoders
+    })
+    return read
+  }
+  const read = runList(ffmpeg, '-formats').then(parseFormats)
+  lists.formats = read
+  read.catch(() => {
+    if (lists.formats === read) delete lists.formats
+  })
+  return read
+}
+
+/** Names of the encoders this ffmpeg has (`ffmpeg -encoders`, read through fluent-ffmpeg), cached per binary. */
 export function listEncoders(): Promise<Set<string>> {
   const { ffmpeg } = ffmpegPaths()
-  if (encodersCache?.ffmpeg !== ffmpeg) {
-    const encoders = new Promise<Set<string>>((resolve, reject) => {
-      fluentFfmpeg()
-        .setFfmpegPath(ffmpeg)
-        .availableEncoders((err, found) => {
-          if (err) {
-            reject(new FfmpegMissingError(`cannot list ffmpeg encoders with ${ffmpeg}: ${errorText(err)}`))
-            return
-          }
-          // The legend above the list parses as a line too ("V..... = Video"); its name is "=".
-          resolve(new Set(Object.keys(found).filter((name) => /^[\w-]+$/.test(name))))
-        })
-    })
-    encodersCache = { ffmpeg, encoders }
-    encoders.catch(() => {
-      if (encodersCache?.encoders === encoders) encodersCache = null
+  const lists = listsOf(ffmpeg)
+  if (!lists.names) {
+    const names = fluentList(ffmpeg, 'encoders').then(
+      // The legend above the list parses as a line too ("V..... = Video"); its name is "=".
+      (found) => new Set(Object.keys(found).filter((name) => /^[\w-]+$/.test(name))),
+      (err: unknown) => {
+        throw new FfmpegMissingError(`cannot list ffmpeg encoders with ${ffmpeg}: ${errorText(err)}`)
+      },
+    )
+    lists.names = names
+    names.catch(() => {
+      if (lists.names === names) delete lists.names
     })
   }
-  return encodersCache.encoders
+  return lists.names
+}
+
+/**
+ * A fluent-ffmpeg command on the ffmpeg in use. fluent-ffmpeg checks the output format and codecs against ffmpeg's
+ * formats and encoders before every run; this command answers that check from this process's lists (read once per
+ * binary, or recalled from the data folder) rather than running `ffmpeg -formats` and `-encoders` again in every new
+ * process.
+ */
+export function fluentCommand(options?: FfmpegCommandOptions): FfmpegCommand {
+  const { ffmpeg } = ffmpegPaths()
+  const command = fluentFfmpeg(options).setFfmpegPath(ffmpeg)
+  // fluent-ffmpeg calls back with a null error on success; its typings say Error.
+  type Answer<T> = (err: Error | null, value: T) => void
+  const answer =
+    <T>(which: 'encoders' | 'formats') =>
+    (callback: (err: Error, value: T) => void): void => {
+      const cb = callback as Answer<T>
+      ;(fluentList(ffmpeg, which as 'encoders') as Promise<unknown> as Promise<T>).then(
+        (value) => cb(null, value),
+        (err: unknown) => cb(err instanceof Error ? err : new Error(String(err)), {} as T),
+      )
+    }
+  command.availableEncoders = command.getAvailableEncoders = answer<Encoders>('encoders')
+  command.availableFormats = command.getAvailableFormats = answer<Formats>('formats')
+  return command
 }
 
 function errorText(err: unknown): string {
   return err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err)
 }
 
+/** True when this process's lists for `paths` were recalled from the data folder's record. */
+function recalled(paths: FfmpegPaths): boolean {
+  return seededFrom?.ffmpeg === paths.ffmpeg && seededFrom.ffprobe === paths.ffprobe
+}
+
+/**
+ * Seeds every per-binary cache of this process (versions, filters, encoders, formats) from the record in `file` when
+ * it was made from these very binaries as they are now (see known.ts); otherwise notes their stamps, so that what the
+ * runs find can be saved for the next start. Once per binaries and file.
+ */
+function recall(paths: FfmpegPaths, file: string): Promise<KnownBinaries | null> {
+  const key = JSON.stringify([paths.ffmpeg, paths.ffprobe, file])
+  if (recalling?.key === key) return recalling.result
+  const result = (async () => {
+    const stamps = { ffmpeg: stampOf(paths.ffmpeg), ffprobe: stampOf(paths.ffprobe) }
+    const rec = await readKnown(file, stamps)
+    if (!rec) {
+      stampsBeforeRun = stamps
+      return null
+    }
+    const { ffmpeg, ffprobe } = paths
+    // Only where nothing was read yet: a list this process already has is at least as fresh.
+    if (filtersCache?.ffmpeg !== ffmpeg) {
+      filtersCache = {
+        ffmpeg,
+        run: Promise.resolve({ version: rec.ffmpegVersion, filters: new Set(rec.filters) }),
+      }
+    }
+    if (probeVersionCache?.ffprobe !== ffprobe) {
+      probeVersionCache = { ffprobe, run: Promise.resolve(rec.ffprobeVersion) }
+    }
+    const lists = listsOf(ffmpeg)
+    lists.encoders ??= Promise.resolve(rec.encoders)
+    lists.formats ??= Promise.resolve(rec.formats)
+    seededFrom = { ffmpeg, ffprobe }
+    logger.debug({ file }, 'ffmpeg and ffprobe are as recorded: not run to check them')
+    return rec
+  })()
+  recalling = { key, result }
+  return result
+}
+
+/** Saves what running the binaries found, when they are still the files they were before they ran. */
+async function remember(paths: FfmpegPaths, file: string): Promise<void> {
+  const before = stampsBeforeRun
+  const now = { ffmpeg: stampOf(paths.ffmpeg), ffprobe: stampOf(paths.ffprobe) }
+  if (!before || !now.ffmpeg || !now.ffprobe) return
+  if (!sameStamp(before.ffmpeg, now.ffmpeg) || !sameStamp(before.ffprobe, now.ffprobe)) return
+  const [filters, ffprobeVersion, encoders, formats] = await Promise.all([
+    filtersRun(paths.ffmpeg),
+    probeVersion(paths.ffprobe),
+    fluentList(paths.ffmpeg, 'encoders'),
+    fluentList(paths.ffmpeg, 'formats'),
+  ])
+  // No banner, no version to recall: run it again next time.
+  if (!filters.version || !ffprobeVersion) return
+  await writeKnown(file, {
+    v: 1,
+    ffmpeg: now.ffmpeg,
+    ffprobe: now.ffprobe,
+    ffmpegVersion: filters.version,
+    ffprobeVersion,
+    filters: [...filters.filters].sort(),
+    encoders,
+    formats,
+  })
+}
+
 /**
  * Reads, once and all at the same time, everything about this ffmpeg that running a first job would otherwise wait
  * for: its encoders and filters (ours), and its formats (fluent-ffmpeg checks them before it spawns ffmpeg). A worker
  * calls it while it connects to Redis, so its first job starts as fast as its tenth.
+ *
+ * With `known` (a file in the data folder), the lists are recalled from it when it was made from these very
+ * binaries, and nothing is run; otherwise they are read and saved there for the next start.
  */
-export async function warmFfmpeg(): Promise<void> {
-  const { ffmpeg } = ffmpegPaths()
-  const formats = new Promise<void>((resolve, reject) => {
-    fluentFfmpeg()
-      .setFfmpegPath(ffmpeg)
-      .availableFormats((err) =>
-        err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(),
-      )
-  })
-  await Promise.all([listEncoders(), detectCapabilities(), formats])
+export async function warmFfmpeg(known?: string): Promise<void> {
+  const paths = ffmpegPaths()
+  if (known !== undefined) await recall(paths, known)
+  await Promise.all([listEncoders(), detectCapabilities(), fluentList(paths.ffmpeg, 'formats')])
+  if (known !== undefined && !recalled(paths)) await remember(paths, known)
 }
 
 /** Names of the filters this ffmpeg has (`ffmpeg -filters`), cached per binary. */

@@ -6,10 +6,9 @@
 import type { ChildProcess } from 'node:child_process'
 import { setPriority } from 'node:os'
 import path from 'node:path'
-import fluentFfmpeg from 'fluent-ffmpeg'
 import { FfmpegMissingError, JobCancelledError, TranscodeError } from '../errors'
 import { logger } from '../logger'
-import { ffmpegPaths } from './locate'
+import { ffmpegPaths, fluentCommand } from './locate'
 import { createProgressTracker, type ProgressSnapshot } from './progress'
 
 export interface RunOptions {
@@ -184,8 +183,7 @@ export function runFfmpeg(opts: RunOptions): Promise<RunResult> {
       return
     }
     const { ffmpeg } = ffmpegPaths()
-    const command = fluentFfmpeg({ stdoutLines: LOG_TAIL_LINES })
-      .setFfmpegPath(ffmpeg)
+    const command = fluentCommand({ stdoutLines: LOG_TAIL_LINES })
       .input(input.arg)
       .inputOptions(['-hide_banner', '-nostdin', ...input.options])
       .output(`file:${path.resolve(opts.output)}`)
