@@ -8,6 +8,7 @@ export default defineConfig({
   main: {
     resolve: { alias: shared },
     build: {
+      externalizeDeps: { exclude: ['zod'] },
       // One build for the Electron main process and for the headless CLI: both are plain Node
       // bundles over the same core, and the CLI never imports `electron`.
       rollupOptions: {
