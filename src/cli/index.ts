@@ -399,6 +399,11 @@ export function buildProgram(): Command {
     .addOption(new Option('--concurrency <n>', 'parallel encodes').argParser(positiveInt(MAX_CONCURRENCY)))
     .option('--name <name>', 'node name shown in the pool')
     .option('--no-work', 'serve the UI and files but run no encodes here')
+    .option(
+      '--inbox-keep <duration>',
+      'delete a browser upload this long after it arrived, once no unfinished or failed job needs it',
+      '7d',
+    )
     .action(
       async (
         opts: {
@@ -408,11 +413,16 @@ export function buildProgram(): Command {
           concurrency?: number
           name?: string
           work: boolean
+          inboxKeep: string
         },
         cmd: Command,
       ) => {
         if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) {
           throw new ExitError(EXIT.usage, `--port ${opts.port}: a port number from 0 to 65535`)
+        }
+        const inboxKeepMs = parseDuration(opts.inboxKeep)
+        if (inboxKeepMs === undefined || inboxKeepMs < 60_000) {
+          throw new ExitError(EXIT.usage, `--inbox-keep ${opts.inboxKeep}: use e.g. 7d or 12h (at least 1m)`)
         }
         const g = cmd.optsWithGlobals<GlobalOpts>()
         const token = opts.token ?? process.env['BULLPEN_TOKEN']
@@ -429,7 +439,12 @@ export function buildProgram(): Command {
           // Loaded here, not at start: Express and Bull Board are a quarter of a second of start-up that only
           // `serve` needs (every `transcode`, `worker` and `status` paid it).
           const { serveNode } = await import('../main/core/server')
-          server = await serveNode(node, { host: opts.host, port: opts.port, ...(token ? { token } : {}) })
+          server = await serveNode(node, {
+            host: opts.host,
+            port: opts.port,
+            inboxKeepMs,
+            ...(token ? { token } : {}),
+          })
         } catch (err) {
           await node.stop({ handBack: true })
           throw new ExitError(EXIT.failed, errorMessage(err))

@@ -300,5 +300,8 @@ describe('bullpen serve', () => {
     const open = await bullpen(['serve', '--host', '0.0.0.0', '--port', String(port)])
     expect(open.code).toBe(1)
     expect(open.stderr).toMatch(/without a token/)
+     const keep = await bullpen(['serve', '--port', String(port), '--inbox-keep', 'soon'])
+    expect(keep.code).toBe(2)
+    expect(keep.stderr).toMatch(/--inbox-keep soon: use e\.g\. 7d or 12h/)
   })
 })

@@ -378,6 +378,27 @@ export class TranscodeQueue {
     return { total, items: found.map((j, i) => this.info(j, state, nodes[i])) }
   }
 
+  /**
+   * The input paths of every job in `states`, read in pages of 1,000 (a payload without one is skipped). States are
+   * read in the order jobs move through them, so a job that moves on while they are read is still seen.
+   */
+  async inputPaths(states: readonly JobState[]): Promise<Set<string>> {
+    await this.ready()
+    const order: JobState[] = ['delayed', 'paused', 'waiting', 'active', 'failed', 'completed']
+    const paths = new Set<string>()
+    for (const state of order.filter((s) => states.includes(s))) {
+      for (let start = 0; ; start += 1000) {
+        const jobs = await this.bull.getJobs([state], start, start + 999, true)
+        for (const job of jobs) {
+          const input = (job?.data as { input?: { path?: unknown } } | undefined)?.input
+          if (typeof input?.path === 'string') paths.add(input.path)
+        }
+        if (jobs.length < 1000) break
+      }
+    }
+    return paths
+  }
+
   /** Counts per state, and whether the pool / this node is paused. */
   async stats(): Promise<QueueStats> {
     await this.ready()

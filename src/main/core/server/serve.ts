@@ -6,12 +6,18 @@ import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { createAppApi, type CoreApi } from '../app'
 import type { BullpenNode } from '../node'
+import { DEFAULT_INBOX_KEEP_MS, startInboxSweeper } from './inbox'
 import { startServer, type RunningServer, type ServerOptions } from './server'
 
 export type ServeOptions = Omit<ServerOptions, 'api' | 'queue' | 'inboxDir'> & {
   /* `rendererDir` defaults to {@link defaultRendererDir}. */
   /** Where browser uploads land; default `<dataDir>/inbox`. */
   inboxDir?: string
+  /**
+   * How long an upload stays in the inbox once no waiting, active, delayed or failed job needs it (default 7 days);
+   * see inbox.ts.
+   */
+  inboxKeepMs?: number
   /** Serve Bull Board at /admin/queues (default true). */
   dashboard?: boolean
 }
@@ -37,13 +43,14 @@ export type ServingNode = RunningServer & { api: CoreApi }
 export async function serveNode(node: BullpenNode, opts: ServeOptions = {}): Promise<ServingNode> {
   let server: RunningServer | null = null
   const api = createAppApi(node, { dashboardUrl: () => server?.dashboardUrl ?? null })
-  const { dashboard, inboxDir, rendererDir, ...rest } = opts
+  const { dashboard, inboxDir, inboxKeepMs, rendererDir, ...rest } = opts
+  const inbox = inboxDir ?? join(node.dataDir, 'inbox')
   try {
     server = await startServer({
       ...rest,
       api,
       rendererDir: rendererDir ?? defaultRendererDir(),
-      inboxDir: inboxDir ?? join(node.dataDir, 'inbox'),
+      inboxDir: inbox,
       ...(dashboard === false ? {} : { queue: node.queue.bull }),
     })
   } catch (err) {
@@ -51,10 +58,16 @@ export async function serveNode(node: BullpenNode, opts: ServeOptions = {}): Pro
     throw err
   }
   const running = server
+  const sweeper = startInboxSweeper({
+    dir: inbox,
+    keepMs: inboxKeepMs ?? DEFAULT_INBOX_KEEP_MS,
+    inUse: () => node.queue.inputPaths(['delayed', 'paused', 'waiting', 'active', 'failed']),
+  })
   return {
     ...running,
     api,
     async close(): Promise<void> {
+      await sweeper.stop()
       await running.close()
       await api.close()
     },
