@@ -1,15 +1,19 @@
 /**
  * What running a pair of ffmpeg/ffprobe binaries taught us (their versions, encoders, formats and filters), kept in
- * the data folder so that the next start of a node need not run them again. Every start of Debian's ffmpeg costs
- * ~50 ms of CPU (it loads ~100 shared libraries) and the four runs of a first start kept a worker's first encode
- * waiting ~0.25 s on two cores.
+ * the data folder so that the next start of a node need not read the lists again. Every start of Debian's ffmpeg
+ * costs ~50 ms of CPU (it loads ~100 shared libraries) and the four runs of a first start kept a worker's first
+ * encode waiting ~0.25 s on two cores.
  *
- * The record is only taken for binaries that are, byte for byte as far as the file system can tell, the ones it
- * was made from: same real path, size, modification and change times, inode. Anything else (an upgrade, a new
- * setting, another FFMPEG_PATH, a damaged or foreign file) and the binaries are run and checked again.
+ * The record is only taken for binaries that are, as far as the file system can tell, the ones it was made from
+ * (same real path, size, modification and change times, inode) and that still run and report the same versions:
+ * every start still runs `ffmpeg -version` and `ffprobe -version`, which catches what the files' stamps cannot see
+ * (a wrapper script whose target changed, a shared library upgraded or broken), and a missing or broken binary
+ * gets the same clear error as without a record. What the record saves are the long lists (encoders, formats,
+ * filters): two runs of four. Anything else (an upgrade, a new setting, another FFMPEG_PATH, a damaged or foreign
+ * file) and the binaries are checked and their lists read again.
  */
-import { readFile, rename, writeFile } from 'node:fs/promises'
-import { realpathSync, statSync } from 'node:fs'
+import { constants, realpathSync, statSync } from 'node:fs'
+import { open, rename, rm, writeFile } from 'node:fs/promises'
 import type { Encoders, Formats } from 'fluent-ffmpeg'
 import { z } from 'zod'
 import { logger } from '../logger'
@@ -78,6 +82,23 @@ export function sameStamp(a: BinaryStamp | null, b: BinaryStamp | null): boolean
   )
 }
 
+/** A real record is ~75 KB; anything much larger is not one (and is not read into memory). */
+const MAX_RECORD_BYTES = 4 * 1024 * 1024
+
+/** The text of `file` when it is a regular file of a sane size; a FIFO, a device or a folder is never read. */
+async function readRegularFile(file: string): Promise<string> {
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
+  const fh = await open(file, constants.O_RDONLY | constants.O_NONBLOCK)
+  try {
+    const st = await fh.stat()
+    if (!st.isFile()) throw new Error('not a regular file')
+    if (st.size > MAX_RECORD_BYTES) throw new Error(`${st.size} bytes: too large`)
+    return await fh.readFile('utf8')
+  } finally {
+    await fh.close()
+  }
+}
+
 /**
  * The record in `file` when it was made from exactly these binaries as they are now; null otherwise (no file, an
  * unreadable or invalid one, other binaries, changed ones).
@@ -88,7 +109,7 @@ export async function readKnown(
 ): Promise<KnownBinaries | null> {
   let raw: unknown
   try {
-    raw = JSON.parse(await readFile(file, 'utf8'))
+    raw = JSON.parse(await readRegularFile(file))
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
       logger.debug({ file, err: String(err) }, 'ffmpeg record unreadable; running ffmpeg to check it')
@@ -111,6 +132,7 @@ export async function writeKnown(file: string, known: KnownBinaries): Promise<vo
     await writeFile(tmp, JSON.stringify(known))
     await rename(tmp, file)
   } catch (err) {
+    await rm(tmp, { force: true }).catch(() => undefined)
     logger.debug({ file, err: String(err) }, 'cannot save the ffmpeg record')
   }
 }

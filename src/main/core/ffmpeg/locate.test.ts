@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process'
 import { realpathSync } from 'node:fs'
-import { chmod, mkdtemp, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import fluentFfmpeg from 'fluent-ffmpeg'
@@ -173,17 +173,25 @@ describe('listEncoders', () => {
 })
 
 describe.runIf(realFfmpeg !== null && realFfprobe !== null)('the ffmpeg record in the data folder', () => {
-  /** ffmpeg and ffprobe shims that write each run's arguments to calls.txt, then run the real binaries. */
+  /**
+   * ffmpeg and ffprobe shims that write each run's arguments to calls.txt, then run the real binaries through
+   * links in real/ (which a test can point elsewhere without touching the shims).
+   */
   async function shims(): Promise<{ ffmpeg: string; ffprobe: string; calls: () => Promise<string[]> }> {
     const calls = path.join(dir, 'calls.txt')
     const ffmpeg = path.join(dir, 'ffmpeg')
     const ffprobe = path.join(dir, 'ffprobe')
-    await writeFile(ffmpeg, `#!/bin/sh\necho "ffmpeg $*" >> '${calls}'\nexec '${realFfmpeg}' "$@"\n`, {
-      mode: 0o755,
-    })
-    await writeFile(ffprobe, `#!/bin/sh\necho "ffprobe $*" >> '${calls}'\nexec '${realFfprobe}' "$@"\n`, {
-      mode: 0o755,
-    })
+    await mkdir(path.join(dir, 'real'))
+    await symlink(realFfmpeg as string, path.join(dir, 'real', 'ffmpeg'))
+    await symlink(realFfprobe as string, path.join(dir, 'real', 'ffprobe'))
+    for (const [shim, name] of [
+      [ffmpeg, 'ffmpeg'],
+      [ffprobe, 'ffprobe'],
+    ] as const) {
+      await writeFile(shim, `#!/bin/sh\necho "${name} $*" >> '${calls}'\nexec '${dir}/real/${name}' "$@"\n`, {
+        mode: 0o755,
+      })
+    }
     const read = async (): Promise<string[]> => {
       const text = await readFile(calls, 'utf8').catch(() => '')
       await writeFile(calls, '')
@@ -200,7 +208,7 @@ describe.runIf(realFfmpeg !== null && realFfprobe !== null)('the ffmpeg record i
     return check
   }
 
-  it('is written by a first start, and a later start runs neither binary, its encodes included', async () => {
+  it('is written by a first start, and a later start reads no list again, its encodes included', async () => {
     const bins = await shims()
     const known = path.join(dir, 'ffmpeg.json')
     const first = await start(bins, known)
@@ -221,7 +229,8 @@ describe.runIf(realFfmpeg !== null && realFfprobe !== null)('the ffmpeg record i
     expect(again.ffprobeVersion).toBe(first.ffprobeVersion)
     expect((await listEncoders()).has('libx264')).toBe(true)
     expect((await detectCapabilities()).tonemap).toBe((await listFilters()).has('zscale'))
-    expect(await bins.calls()).toEqual([])
+    // Both still started once, to see that they run as recorded; none of the lists is read again.
+    expect((await bins.calls()).sort()).toEqual(['ffmpeg -version', 'ffprobe -version'])
 
     // fluent-ffmpeg checks the output format against ffmpeg's formats before it runs: answered from the record.
     const input = path.join(dir, 'in.mp4')
@@ -271,8 +280,22 @@ describe.runIf(realFfmpeg !== null && realFfprobe !== null)('the ffmpeg record i
     const after = JSON.parse(await readFile(known, 'utf8')) as { ffprobe: { mtimeMs: number } }
     expect(after.ffprobe.mtimeMs).not.toBe(before.ffprobe.mtimeMs)
 
-    for (const damage of ['{"v":1,', JSON.stringify({ ...after, formats: 'all of them' }), '']) {
-      await writeFile(known, damage)
+    const damages: (() => Promise<void>)[] = [
+      ...['{"v":1,', JSON.stringify({ ...after, formats: 'all of them' }), ''].map(
+        (text) => () => writeFile(known, text),
+      ),
+      // A FIFO would block a plain read forever; a huge file is not read into memory.
+      async () => {
+        await rm(known)
+        execFileSync('mkfifo', [known])
+      },
+      async () => {
+        await rm(known)
+        await writeFile(known, JSON.stringify({ ...after, pad: 'x'.repeat(5 << 20) }))
+      },
+    ]
+    for (const damage of damages) {
+      await damage()
       const check = await start(bins, known)
       expect(check.ffprobeVersion).toMatch(/^ffprobe version /)
       expect(await bins.calls()).toHaveLength(4)
@@ -286,6 +309,31 @@ describe.runIf(realFfmpeg !== null && realFfprobe !== null)('the ffmpeg record i
       ffmpeg: { path: realpathSync(realFfmpeg as string) },
     })
     expect(await bins.calls()).toEqual([])
+  })
+
+  it('a wrapper whose target broke, or another version behind it, is not taken for the recorded one', async () => {
+    const bins = await shims()
+    const known = path.join(dir, 'ffmpeg.json')
+    await start(bins, known)
+    await bins.calls()
+    // The shim itself is unchanged (same stamp): what it runs is not (a library that no longer loads acts the same).
+    await rm(path.join(dir, 'real', 'ffprobe'))
+    await symlink('/bin/false', path.join(dir, 'real', 'ffprobe'))
+    useFfmpeg({ ffmpegPath: bins.ffmpeg, ffprobePath: bins.ffprobe })
+    const err = await checkFfmpeg(undefined, known).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(FfmpegMissingError)
+    expect((err as Error).message).toContain('ffprobe not usable')
+
+    const other = path.join(dir, 'other-ffprobe')
+    await writeFile(other, '#!/bin/sh\necho "ffprobe version 99.0 (a test)"\n', { mode: 0o755 })
+    await rm(path.join(dir, 'real', 'ffprobe'))
+    await symlink(other, path.join(dir, 'real', 'ffprobe'))
+    const check = await start(bins, known)
+    expect(check.ffprobeVersion).toBe('ffprobe version 99.0 (a test)')
+    expect(await bins.calls()).toEqual(expect.arrayContaining(['ffmpeg -hide_banner -encoders']))
+    expect(JSON.parse(await readFile(known, 'utf8'))).toMatchObject({
+      ffprobeVersion: 'ffprobe version 99.0 (a test)',
+    })
   })
 
   it('a missing binary is reported as before, whatever the record says', async () => {

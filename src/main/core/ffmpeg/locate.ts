@@ -455,8 +455,9 @@ function recalled(paths: FfmpegPaths): boolean {
 
 /**
  * Seeds every per-binary cache of this process (versions, filters, encoders, formats) from the record in `file` when
- * it was made from these very binaries as they are now (see known.ts); otherwise notes their stamps, so that what the
- * runs find can be saved for the next start. Once per binaries and file.
+ * it was made from these very binaries as they are now and they still run and give the versions it holds (see
+ * known.ts); otherwise notes their stamps, so that what the runs find can be saved for the next start. Once per
+ * binaries and file.
  */
 function recall(paths: FfmpegPaths, file: string): Promise<KnownBinaries | null> {
   const key = JSON.stringify([paths.ffmpeg, paths.ffprobe, file])
@@ -469,6 +470,19 @@ function recall(paths: FfmpegPaths, file: string): Promise<KnownBinaries | null>
       return null
     }
     const { ffmpeg, ffprobe } = paths
+    // The stamps cannot see a wrapper script's target or a shared library: both binaries must still start, as
+    // the versions recorded. A failure here is reported by the check, exactly as without a record.
+    const [ffv, fpv] = await Promise.allSettled([runVersion(ffmpeg), probeVersion(ffprobe)])
+    if (
+      ffv.status !== 'fulfilled' ||
+      fpv.status !== 'fulfilled' ||
+      ffv.value !== rec.ffmpegVersion ||
+      fpv.value !== rec.ffprobeVersion
+    ) {
+      logger.debug({ file }, 'ffmpeg or ffprobe no longer as recorded: checking them again')
+      stampsBeforeRun = stamps
+      return null
+    }
     // Only where nothing was read yet: a list this process already has is at least as fresh.
     if (filtersCache?.ffmpeg !== ffmpeg) {
       filtersCache = {
@@ -483,7 +497,7 @@ function recall(paths: FfmpegPaths, file: string): Promise<KnownBinaries | null>
     lists.encoders ??= Promise.resolve(rec.encoders)
     lists.formats ??= Promise.resolve(rec.formats)
     seededFrom = { ffmpeg, ffprobe }
-    logger.debug({ file }, 'ffmpeg and ffprobe are as recorded: not run to check them')
+    logger.debug({ file }, 'ffmpeg and ffprobe are as recorded: their lists are not read again')
     return rec
   })()
   recalling = { key, result }
