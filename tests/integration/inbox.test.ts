@@ -2,11 +2,12 @@
  * The serving node's inbox (browser uploads) is swept: an old upload no unfinished or failed job needs goes, every
  * other file stays. Real Redis, real jobs in each state, real files with real modification times.
  */
-import { mkdir, mkdtemp, readdir, rm, symlink, utimes, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, realpath, rm, symlink, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { BullpenNode } from '../../src/main/core/node'
+import { ownQueueName } from '../../src/main/core/pool/routing'
 import { TranscodeQueue } from '../../src/main/core/queue'
 import { sweepInbox } from '../../src/main/core/server/inbox'
 import { serveNode } from '../../src/main/core/server/serve'
@@ -97,6 +98,22 @@ describe('sweepInbox', () => {
     void [recent, livePart]
   })
 
+  it('keeps a needed file when the inbox is reached through a link (jobs hold real paths)', async () => {
+    const dir = await workDir()
+    await mkdir(join(dir, 'disk2', 'inbox'), { recursive: true })
+    await symlink(join(dir, 'disk2', 'inbox'), join(dir, 'inbox'))
+    const needed = await file(join(dir, 'disk2', 'inbox', 'needed.mp4'), 30 * DAY)
+    await file(join(dir, 'disk2', 'inbox', 'unneeded.mp4'), 30 * DAY)
+    const real = await realpath(needed)
+    const removed = await sweepInbox({
+      dir: join(dir, 'inbox'),
+      keepMs: DAY,
+      inUse: () => Promise.resolve(new Set([real])),
+    })
+    expect(removed).toEqual([join(dir, 'inbox', 'unneeded.mp4')])
+    expect(await readdir(join(dir, 'disk2', 'inbox'))).toEqual(['needed.mp4'])
+  })
+
   it('deletes nothing when it cannot tell which files jobs need (Redis away)', async () => {
     const dir = await workDir()
     const old = await file(join(dir, 'old.mp4'), 30 * DAY)
@@ -116,6 +133,7 @@ describe('sweepInbox', () => {
     await mkdir(inbox, { recursive: true })
     await file(join(inbox, 'stale.mp4'), 2 * DAY)
     await file(join(inbox, 'fresh.mp4'), 0)
+    const ownJobs = await file(join(inbox, 'own.mp4'), 2 * DAY)
     const tag = uniquePrefix('inbox-serve')
     const node = await BullpenNode.start({
       kind: 'serve',
@@ -132,9 +150,18 @@ describe('sweepInbox', () => {
       await cleaner.obliterate()
       await cleaner.close()
     })
+    // A job queued while the node was in "my jobs only" mode waits in its own queue until that mode is back.
+    const own = new TranscodeQueue({
+      redisUrl: TEST_REDIS_URL,
+      prefix: tag,
+      name: ownQueueName('transcode', node.id),
+      nodeId: node.id,
+    })
+    cleanups.push(() => own.close())
+    await own.add(fakeJobData(await realpath(ownJobs)))
     const served = await serveNode(node, { port: 0, inboxKeepMs: DAY })
     cleanups.push(() => served.close())
     await waitFor(async () => !(await readdir(inbox)).includes('stale.mp4'), 'the stale upload to go')
-    expect(await readdir(inbox)).toEqual(['fresh.mp4'])
+    expect((await readdir(inbox)).sort()).toEqual(['fresh.mp4', 'own.mp4'])
   })
 })

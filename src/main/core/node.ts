@@ -93,6 +93,8 @@ export class BullpenNode {
   pool: PoolMember | undefined
   /** Key prefix of the pool registry: `<prefix>:<base queue name>`. */
   registryPrefix = ''
+  /** The pool's queue name (this node's own queue, in "my jobs only" mode, is derived from it). */
+  baseQueueName = 'transcode'
   /** Publishes job tokens when this process is not in the pool (a plain `bullpen add`). */
   private mintToken: ((jobId: string, data: JobData) => Promise<void>) | undefined
 
@@ -141,6 +143,7 @@ export class BullpenNode {
     const node = new BullpenNode(id, name, opts.kind, dataDir, settings, redisUrl, queue, opts)
     node.ffmpegVersion = ff.ffmpegVersion
     node.registryPrefix = `${queue.prefix}:${baseName}`
+    node.baseQueueName = baseName
     const concurrency = opts.concurrency ?? s.concurrency ?? DEFAULT_CONCURRENCY
     const serve = opts.serve ?? (opts.kind !== 'cli' || opts.work === true)
     if (serve || opts.work) {
@@ -228,6 +231,18 @@ export class BullpenNode {
       }
     }
     return outcomes
+  }
+
+  /**
+   * Input paths that jobs queued here may still need: those of waiting, paused, delayed, active and failed jobs, in the
+   * pool's queue and in this node's own queue ("my jobs only" mode), whichever mode the node is in now.
+   */
+  async inputsStillNeeded(): Promise<Set<string>> {
+    const base = this.baseQueueName
+    return this.queue.inputPaths(
+      ['delayed', 'paused', 'waiting', 'active', 'failed'],
+      [base, ownQueueName(base, this.id)],
+    )
   }
 
   /** The live nodes of the pool. */

@@ -379,21 +379,52 @@ export class TranscodeQueue {
   }
 
   /**
-   * The input paths of every job in `states`, read in pages of 1,000 (a payload without one is skipped). States are
-   * read in the order jobs move through them, so a job that moves on while they are read is still seen.
+   * The input paths of every job in `states`, in this queue and in the queues named in `alsoQueues` (same prefix).
+   * The job ids of all of them are read in one MULTI, a snapshot no job can slip through while it moves from one state
+   * to the next; their payloads are then read in pipelined batches (a payload without an input path is skipped).
    */
-  async inputPaths(states: readonly JobState[]): Promise<Set<string>> {
+  async inputPaths(states: readonly JobState[], alsoQueues: readonly string[] = []): Promise<Set<string>> {
     await this.ready()
-    const order: JobState[] = ['delayed', 'paused', 'waiting', 'active', 'failed', 'completed']
+    const client = this.connections.client
+    const lists: Record<JobState, { suffix: string; zset: boolean }> = {
+      waiting: { suffix: 'wait', zset: false },
+      paused: { suffix: 'paused', zset: false },
+      active: { suffix: 'active', zset: false },
+      delayed: { suffix: 'delayed', zset: true },
+      failed: { suffix: 'failed', zset: true },
+      completed: { suffix: 'completed', zset: true },
+    }
+    const names = [...new Set([this.name, ...alsoQueues])]
+    const multi = client.multi()
+    const read: string[] = []
+    for (const name of names) {
+      for (const state of states) {
+        const { suffix, zset } = lists[state]
+        const key = `${this.prefix}:${name}:${suffix}`
+        if (zset) multi.zrange(key, 0, -1)
+        else multi.lrange(key, 0, -1)
+        read.push(name)
+      }
+    }
+    const replies = (await multi.exec()) ?? []
+    const jobKeys = new Set<string>()
+    replies.forEach(([err, ids], i) => {
+      if (err) throw err
+      for (const id of ids as string[]) jobKeys.add(`${this.prefix}:${read[i] ?? this.name}:${id}`)
+    })
     const paths = new Set<string>()
-    for (const state of order.filter((s) => states.includes(s))) {
-      for (let start = 0; ; start += 1000) {
-        const jobs = await this.bull.getJobs([state], start, start + 999, true)
-        for (const job of jobs) {
-          const input = (job?.data as { input?: { path?: unknown } } | undefined)?.input
+    const all = [...jobKeys]
+    for (let i = 0; i < all.length; i += 1000) {
+      const pipe = client.pipeline()
+      for (const key of all.slice(i, i + 1000)) pipe.hget(key, 'data')
+      for (const [err, raw] of (await pipe.exec()) ?? []) {
+        if (err || typeof raw !== 'string') continue
+        try {
+          const input = (JSON.parse(raw) as { input?: { path?: unknown } } | null)?.input
           if (typeof input?.path === 'string') paths.add(input.path)
+        } catch {
+          // not a payload of ours: it needs no file
         }
-        if (jobs.length < 1000) break
       }
     }
     return paths

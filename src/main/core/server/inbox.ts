@@ -4,11 +4,12 @@
  * An uploaded file is a copy: its original stays on the browser's machine. Once no job still needs it and it has
  * been there longer than the keep period (default 7 days), it is deleted. "Still needs" means: it is the input of a
  * job that is waiting, paused, delayed, active, or failed (a failed job can be retried, and Bull keeps the last 200).
+ * Both the pool's queue and the node's own ("my jobs only") queue are looked at, whichever mode the node is in now.
  * The leftovers of uploads cut off by a crash (`.upload-*.part`, which a live upload keeps writing to) go after an
  * hour. Nothing else in the folder is touched: no folders, no links, no file outside it.
  */
-import { lstat, readdir, unlink } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
+import { lstat, readdir, realpath, unlink } from 'node:fs/promises'
+import { basename, join, resolve } from 'node:path'
 import { logger as rootLogger } from '../logger'
 
 export const DEFAULT_INBOX_KEEP_MS = 7 * 24 * 3600_000
@@ -60,8 +61,11 @@ export async function sweepInbox(opts: InboxSweepOptions): Promise<string[]> {
   }
   if (old.length === 0) return removed
   const needed = await opts.inUse()
+  // Jobs hold the real path of their input: the inbox may be reached through a link (a data folder moved to another
+  // disk, macOS's /tmp), so a file counts as needed under either name.
+  const realDir = await realpath(dir)
   for (const path of old) {
-    if (needed.has(path)) continue
+    if (needed.has(path) || needed.has(join(realDir, basename(path)))) continue
     if (
       await unlink(path).then(
         () => true,

@@ -61,7 +61,7 @@ export async function serveNode(node: BullpenNode, opts: ServeOptions = {}): Pro
   const sweeper = startInboxSweeper({
     dir: inbox,
     keepMs: inboxKeepMs ?? DEFAULT_INBOX_KEEP_MS,
-    inUse: () => node.queue.inputPaths(['delayed', 'paused', 'waiting', 'active', 'failed']),
+    inUse: () => node.inputsStillNeeded(),
   })
   return {
     ...running,
