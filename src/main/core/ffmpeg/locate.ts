@@ -139,15 +139,35 @@ export function findFfmpeg(opts: FfmpegLocateOptions = {}): FfmpegPaths {
 }
 
 let current: FfmpegPaths | null = null
-/** fluent-ffmpeg's parse of `ffmpeg -encoders` / `-formats` (its capability check reads both before every run). */
-let listsCache: {
-  ffmpeg: string
-  encoders?: Promise<Encoders>
-  formats?: Promise<Formats>
-  names?: Promise<Set<string>>
-} | null = null
-let filtersCache: { ffmpeg: string; run: Promise<FiltersRun> } | null = null
-let probeVersionCache: { ffprobe: string; run: Promise<string> } | null = null
+/**
+ * One promise per binary: what running it once told us. A run that fails is forgotten (the next call runs it again);
+ * another binary replaces the entry.
+ */
+class PerBinary<T> {
+  private entry: { bin: string; value: Promise<T> } | null = null
+  constructor(private readonly load: (bin: string) => Promise<T>) {}
+
+  get(bin: string): Promise<T> {
+    if (this.entry?.bin !== bin) {
+      const entry = { bin, value: this.load(bin) }
+      this.entry = entry
+      entry.value.catch(() => {
+        if (this.entry === entry) this.entry = null
+      })
+    }
+    return this.entry.value
+  }
+
+  /** Takes `value` as this binary's answer, unless one was already read. */
+  seed(bin: string, value: T): void {
+    if (this.entry?.bin !== bin) this.entry = { bin, value: Promise.resolve(value) }
+  }
+
+  reset(): void {
+    this.entry = null
+  }
+}
+
 /** The binaries whose lists came from the data folder's record this time (nothing to save then). */
 let seededFrom: { ffmpeg: string; ffprobe: string } | null = null
 /** The stamps taken before the binaries were run, to save with what the runs found. */
@@ -160,9 +180,7 @@ let recalling: { key: string; result: Promise<KnownBinaries | null> } | null = n
  */
 export function useFfmpeg(opts: FfmpegLocateOptions = {}): FfmpegPaths {
   current = findFfmpeg(opts)
-  listsCache = null
-  filtersCache = null
-  probeVersionCache = null
+  for (const cache of [filtersOf, probeVersionOf, encodersOf, formatsOf, encoderNamesOf]) cache.reset()
   seededFrom = null
   stampsBeforeRun = null
   recalling = null
@@ -226,8 +244,8 @@ export async function checkFfmpeg(opts?: FfmpegLocateOptions, known?: string): P
   }
   // ffmpeg's version comes from the banner of the filter list a worker needs anyway (one start instead of two).
   const [ff, fp] = await Promise.allSettled([
-    filtersRun(paths.ffmpeg).then((r) => r.version || runVersion(paths.ffmpeg)),
-    probeVersion(paths.ffprobe),
+    filtersOf.get(paths.ffmpeg).then((r) => r.version || runVersion(paths.ffmpeg)),
+    probeVersionOf.get(paths.ffprobe),
   ])
   const problems: string[] = []
   const why = (r: PromiseRejectedResult): string => {
@@ -292,34 +310,9 @@ function runFilters(ffmpeg: string): Promise<FiltersRun> {
   })
 }
 
-/** The cached `ffprobe -version` of this binary (started on first use). */
-function probeVersion(ffprobe: string): Promise<string> {
-  if (probeVersionCache?.ffprobe !== ffprobe) {
-    const run = runVersion(ffprobe)
-    probeVersionCache = { ffprobe, run }
-    run.catch(() => {
-      if (probeVersionCache?.run === run) probeVersionCache = null
-    })
-  }
-  return probeVersionCache.run
-}
-
-/** The cached `ffmpeg -filters` run of this binary (started on first use). */
-function filtersRun(ffmpeg: string): Promise<FiltersRun> {
-  if (filtersCache?.ffmpeg !== ffmpeg) {
-    const run = runFilters(ffmpeg)
-    filtersCache = { ffmpeg, run }
-    run.catch(() => {
-      if (filtersCache?.run === run) filtersCache = null
-    })
-  }
-  return filtersCache.run
-}
-
-function listsOf(ffmpeg: string): NonNullable<typeof listsCache> {
-  if (listsCache?.ffmpeg !== ffmpeg) listsCache = { ffmpeg }
-  return listsCache
-}
+/** `ffprobe -version` of each binary, `ffmpeg -filters` (banner kept) of each ffmpeg: run once. */
+const probeVersionOf = new PerBinary(runVersion)
+const filtersOf = new PerBinary(runFilters)
 
 /** `ffmpeg <flag>`'s standard output. */
 function runList(ffmpeg: string, flag: '-encoders' | '-formats'): Promise<string> {
@@ -376,47 +369,22 @@ export function parseFormats(stdout: string): Formats {
   return found
 }
 
-/** One of the capability lists of `ffmpeg`, read once per binary. */
-function fluentList(ffmpeg: string, which: 'encoders'): Promise<Encoders>
-function fluentList(ffmpeg: string, which: 'formats'): Promise<Formats>
-function fluentList(ffmpeg: string, which: 'encoders' | 'formats'): Promise<Encoders | Formats> {
-  const lists = listsOf(ffmpeg)
-  const cached = lists[which]
-  if (cached) return cached
-  if (which === 'encoders') {
-    const read = runList(ffmpeg, '-encoders').then(parseEncoders)
-    lists.encoders = read
-    read.catch(() => {
-      if (lists.encoders === read) delete lists.encoders
-    })
-    return read
-  }
-  const read = runList(ffmpeg, '-formats').then(parseFormats)
-  lists.formats = read
-  read.catch(() => {
-    if (lists.formats === read) delete lists.formats
-  })
-  return read
-}
+/** The capability lists of each ffmpeg, read once (fluent-ffmpeg's shape), and the encoder names we check. */
+const encodersOf = new PerBinary((ffmpeg) => runList(ffmpeg, '-encoders').then(parseEncoders))
+const formatsOf = new PerBinary((ffmpeg) => runList(ffmpeg, '-formats').then(parseFormats))
+const encoderNamesOf = new PerBinary((ffmpeg) =>
+  encodersOf.get(ffmpeg).then(
+    // The legend above the list parses as a line too ("V..... = Video"); its name is "=".
+    (found) => new Set(Object.keys(found).filter((name) => /^[\w-]+$/.test(name))),
+    (err: unknown) => {
+      throw new FfmpegMissingError(`cannot list ffmpeg encoders with ${ffmpeg}: ${errorText(err)}`)
+    },
+  ),
+)
 
-/** Names of the encoders this ffmpeg has (`ffmpeg -encoders`, read through fluent-ffmpeg), cached per binary. */
+/** Names of the encoders this ffmpeg has (`ffmpeg -encoders`), cached per binary. */
 export function listEncoders(): Promise<Set<string>> {
-  const { ffmpeg } = ffmpegPaths()
-  const lists = listsOf(ffmpeg)
-  if (!lists.names) {
-    const names = fluentList(ffmpeg, 'encoders').then(
-      // The legend above the list parses as a line too ("V..... = Video"); its name is "=".
-      (found) => new Set(Object.keys(found).filter((name) => /^[\w-]+$/.test(name))),
-      (err: unknown) => {
-        throw new FfmpegMissingError(`cannot list ffmpeg encoders with ${ffmpeg}: ${errorText(err)}`)
-      },
-    )
-    lists.names = names
-    names.catch(() => {
-      if (lists.names === names) delete lists.names
-    })
-  }
-  return lists.names
+  return encoderNamesOf.get(ffmpegPaths().ffmpeg)
 }
 
 /**
@@ -431,16 +399,16 @@ export function fluentCommand(options?: FfmpegCommandOptions): FfmpegCommand {
   // fluent-ffmpeg calls back with a null error on success; its typings say Error.
   type Answer<T> = (err: Error | null, value: T) => void
   const answer =
-    <T>(which: 'encoders' | 'formats') =>
+    <T>(list: PerBinary<T>) =>
     (callback: (err: Error, value: T) => void): void => {
       const cb = callback as Answer<T>
-      ;(fluentList(ffmpeg, which as 'encoders') as Promise<unknown> as Promise<T>).then(
+      list.get(ffmpeg).then(
         (value) => cb(null, value),
         (err: unknown) => cb(err instanceof Error ? err : new Error(String(err)), {} as T),
       )
     }
-  command.availableEncoders = command.getAvailableEncoders = answer<Encoders>('encoders')
-  command.availableFormats = command.getAvailableFormats = answer<Formats>('formats')
+  command.availableEncoders = command.getAvailableEncoders = answer(encodersOf)
+  command.availableFormats = command.getAvailableFormats = answer(formatsOf)
   return command
 }
 
@@ -472,7 +440,7 @@ function recall(paths: FfmpegPaths, file: string): Promise<KnownBinaries | null>
     const { ffmpeg, ffprobe } = paths
     // The stamps cannot see a wrapper script's target or a shared library: both binaries must still start, as
     // the versions recorded. A failure here is reported by the check, exactly as without a record.
-    const [ffv, fpv] = await Promise.allSettled([runVersion(ffmpeg), probeVersion(ffprobe)])
+    const [ffv, fpv] = await Promise.allSettled([runVersion(ffmpeg), probeVersionOf.get(ffprobe)])
     if (
       ffv.status !== 'fulfilled' ||
       fpv.status !== 'fulfilled' ||
@@ -484,18 +452,10 @@ function recall(paths: FfmpegPaths, file: string): Promise<KnownBinaries | null>
       return null
     }
     // Only where nothing was read yet: a list this process already has is at least as fresh.
-    if (filtersCache?.ffmpeg !== ffmpeg) {
-      filtersCache = {
-        ffmpeg,
-        run: Promise.resolve({ version: rec.ffmpegVersion, filters: new Set(rec.filters) }),
-      }
-    }
-    if (probeVersionCache?.ffprobe !== ffprobe) {
-      probeVersionCache = { ffprobe, run: Promise.resolve(rec.ffprobeVersion) }
-    }
-    const lists = listsOf(ffmpeg)
-    lists.encoders ??= Promise.resolve(rec.encoders)
-    lists.formats ??= Promise.resolve(rec.formats)
+    filtersOf.seed(ffmpeg, { version: rec.ffmpegVersion, filters: new Set(rec.filters) })
+    probeVersionOf.seed(ffprobe, rec.ffprobeVersion)
+    encodersOf.seed(ffmpeg, rec.encoders)
+    formatsOf.seed(ffmpeg, rec.formats)
     seededFrom = { ffmpeg, ffprobe }
     logger.debug({ file }, 'ffmpeg and ffprobe are as recorded: their lists are not read again')
     return rec
@@ -511,10 +471,10 @@ async function remember(paths: FfmpegPaths, file: string): Promise<void> {
   if (!before || !now.ffmpeg || !now.ffprobe) return
   if (!sameStamp(before.ffmpeg, now.ffmpeg) || !sameStamp(before.ffprobe, now.ffprobe)) return
   const [filters, ffprobeVersion, encoders, formats] = await Promise.all([
-    filtersRun(paths.ffmpeg),
-    probeVersion(paths.ffprobe),
-    fluentList(paths.ffmpeg, 'encoders'),
-    fluentList(paths.ffmpeg, 'formats'),
+    filtersOf.get(paths.ffmpeg),
+    probeVersionOf.get(paths.ffprobe),
+    encodersOf.get(paths.ffmpeg),
+    formatsOf.get(paths.ffmpeg),
   ])
   // No banner, no version to recall: run it again next time.
   if (!filters.version || !ffprobeVersion) return
@@ -541,7 +501,7 @@ async function remember(paths: FfmpegPaths, file: string): Promise<void> {
 export async function warmFfmpeg(known?: string): Promise<void> {
   const paths = ffmpegPaths()
   if (known !== undefined) await recall(paths, known)
-  await Promise.all([listEncoders(), detectCapabilities(), fluentList(paths.ffmpeg, 'formats')])
+  await Promise.all([listEncoders(), detectCapabilities(), formatsOf.get(paths.ffmpeg)])
   if (known !== undefined && !recalled(paths)) await remember(paths, known)
 }
 
@@ -549,7 +509,7 @@ export async function warmFfmpeg(known?: string): Promise<void> {
 export async function listFilters(): Promise<Set<string>> {
   const { ffmpeg } = ffmpegPaths()
   try {
-    return (await filtersRun(ffmpeg)).filters
+    return (await filtersOf.get(ffmpeg)).filters
   } catch (err) {
     throw new FfmpegMissingError(`cannot list ffmpeg filters with ${ffmpeg}: ${errorText(err)}`)
   }
