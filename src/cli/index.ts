@@ -33,6 +33,7 @@ export const EXIT = {
   redis: 3,
   ffmpeg: 4,
   interrupted: 130,
+  hangup: 129,
 } as const
 
 interface GlobalOpts {
@@ -128,7 +129,7 @@ function reportOutcomes(outcomes: AddOutcome[]): string[] {
     if (o.error) console.error(`refused: ${o.error}`)
     else if (o.id) {
       ids.push(o.id)
-      const note = o.duplicate ? ' (already queued: following that job)' : ''
+      const note = o.duplicate ? ' (already queued: this is that job)' : ''
       if (!isTty) console.log(`queued ${o.id} ${o.path}${note}`)
       else if (o.duplicate) console.log(`${basename(o.path)}: already queued as job ${o.id}`)
     }
@@ -238,10 +239,48 @@ function untilStopped(node: BullpenNode, beforeStop?: () => Promise<void>): Prom
   })
 }
 
+/**
+ * `work` raced against SIGINT/SIGTERM, for the commands that follow their own jobs (`transcode`, `add --wait`). On a
+ * first signal it stops following, with an ExitError (130) saying what becomes of the jobs; the caller's node then
+ * stops and hands its running encodes back to the queue. A second signal exits at once.
+ */
+async function interruptible<T>(ids: readonly string[], work: Promise<T>): Promise<T> {
+  let onSignal: ((sig: NodeJS.Signals) => void) | undefined
+  const interrupted = new Promise<never>((_, reject) => {
+    onSignal = (sig) => {
+      if (onSignal && process.listenerCount(sig) > 0) {
+        process.removeListener('SIGINT', onSignal)
+        process.removeListener('SIGTERM', onSignal)
+      }
+      process.once('SIGINT', () => process.exit(EXIT.interrupted))
+      process.once('SIGTERM', () => process.exit(EXIT.interrupted))
+      const list = ids.length > 8 ? `${ids.slice(0, 8).join(', ')}, …` : ids.join(', ')
+      reject(
+        new ExitError(
+          EXIT.interrupted,
+          `${sig}: stopped. Encodes running here go back to the queue; the jobs not done (${list}) stay queued and ` +
+            'run when a node works on this queue and can read their files (`bullpen worker` or `bullpen transcode` ' +
+            'with this data folder); `bullpen jobs` shows them, `bullpen cancel <ids>` drops them.',
+        ),
+      )
+    }
+    process.once('SIGINT', onSignal)
+    process.once('SIGTERM', onSignal)
+  })
+  try {
+    return await Promise.race([work, interrupted])
+  } finally {
+    if (onSignal) {
+      process.removeListener('SIGINT', onSignal)
+      process.removeListener('SIGTERM', onSignal)
+    }
+  }
+}
+
 function addOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--to <format>', 'output format').choices([...FORMATS]))
-    .option('--resize <WxH>', 'resize to W×H, W× (width, keep aspect) or ×H (height, keep aspect)')
+    .option('--resize <WxH>', 'fit within W×H, or to a width W× or a height ×H; the aspect is always kept')
     .addOption(new Option('--preset <name>', 'a named preset (see `bullpen presets`)'))
     .addOption(new Option('--priority <p>', 'queue priority').choices([...PRIORITIES]).default('normal'))
     .option('--out <dir>', 'output folder (default: next to each input)')
@@ -346,7 +385,7 @@ export function buildProgram(): Command {
         { work: true, ...(opts.concurrency ? { concurrency: opts.concurrency } : {}) },
         async (node) => {
           const { ids, refused, names } = await enqueueFrom(node, files, opts)
-          const finals = await followJobs(node, ids, names)
+          const finals = await interruptible(ids, followJobs(node, ids, names))
           const failed = finals.filter((v) => v.state !== 'completed').length
           if (failed > 0 || refused > 0) {
             throw new ExitError(
@@ -378,7 +417,7 @@ export function buildProgram(): Command {
           )
         }
         if (opts.wait) {
-          const finals = await followJobs(node, ids, names)
+          const finals = await interruptible(ids, followJobs(node, ids, names))
           const failed = finals.filter((v) => v.state !== 'completed').length
           if (failed > 0) throw new ExitError(EXIT.failed, `${failed} job(s) failed.`)
         } else if (isTty) {
@@ -677,7 +716,16 @@ export function buildProgram(): Command {
 /** Runs the CLI and exits with a documented code. */
 export async function main(argv: string[]): Promise<never> {
   const program = buildProgram()
-  program.exitOverride()
+  // On every command, not only the top one (commander copies the setting only to commands made after it): a bad
+  // option of a subcommand is a usage error too (exit 2), not commander's own exit 1.
+  const overrideAll = (c: Command): void => {
+    c.exitOverride()
+    for (const sub of c.commands) overrideAll(sub)
+  }
+  overrideAll(program)
+  // A closed terminal: exit (the encodes, in process groups of their own, are killed on exit; the jobs this node
+  // was running go back to the queue when their locks expire, as after a crash).
+  process.once('SIGHUP', () => process.exit(EXIT.hangup))
   let code: number = EXIT.ok
   try {
     await program.parseAsync(argv)

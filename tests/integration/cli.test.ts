@@ -149,9 +149,63 @@ describe('bullpen transcode', () => {
     const usage = await bullpen(['transcode', join(media, 'audio.mp3'), '--resize', 'big'])
     expect(usage.code).toBe(2)
     expect(usage.stderr).toMatch(/--resize big/)
+    // Refused by the option parser itself (a choice, an unknown option, a missing argument): usage errors too.
+    for (const args of [
+      ['transcode', join(media, 'audio.mp3'), '--to', 'avi'],
+      ['jobs', '--state', 'done'],
+      ['status', '--bogus'],
+      ['add'],
+    ]) {
+      const r = await bullpen(args)
+      expect(r.code, args.join(' ')).toBe(2)
+    }
     const down = await bullpen(['status'], { redisUrl: 'redis://127.0.0.1:1' })
     expect(down.code).toBe(3)
     expect(down.stderr).toMatch(/127\.0\.0\.1:1/)
+  })
+})
+
+describe('bullpen transcode, interrupted', () => {
+  it('Ctrl-C: exits 130 saying what becomes of the jobs, and its running encode goes back to the queue', async () => {
+    const out = join(work, 'interrupted')
+    await mkdir(out, { recursive: true })
+    // A group of its own, as a shell gives a foreground command: SIGINT goes to it and to its ffmpeg, as Ctrl-C does.
+    const child = spawn(
+      process.execPath,
+      [cli, 'transcode', join(media, 'real-360p-17s.mp4'), '--to', 'webm', '--resize', '1280x', '--out', out],
+      {
+        env: {
+          ...process.env,
+          BULLPEN_REDIS_URL: redis.url,
+          BULLPEN_DATA_DIR: dataDir,
+          BULLPEN_LOG_LEVEL: 'warn',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      },
+    )
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    const code = new Promise<number | null>((r) => child.once('close', r))
+    await waitFor(() => /^started (\d+)/m.test(stdout), 'the encode to start', 60_000)
+    const id = /^started (\d+)/m.exec(stdout)?.[1] as string
+    process.kill(-(child.pid as number), 'SIGINT')
+    expect(await code).toBe(130)
+    expect(stderr).toMatch(
+      new RegExp(`SIGINT: stopped\\. .*go back to the queue; the jobs not done \\(${id}\\) stay queued`),
+    )
+    await waitFor(
+      async () => {
+        const waiting = await bullpen(['jobs', '--state', 'waiting', '--json'])
+        return (JSON.parse(waiting.stdout) as { items: { id: string }[] }).items.some((j) => j.id === id)
+      },
+      'the job back in waiting',
+      10_000,
+    )
+    expect((await readdir(out)).filter((f) => !f.startsWith('.'))).toEqual([])
+    await bullpen(['cancel', id])
   })
 })
 
@@ -300,7 +354,7 @@ describe('bullpen serve', () => {
     const open = await bullpen(['serve', '--host', '0.0.0.0', '--port', String(port)])
     expect(open.code).toBe(1)
     expect(open.stderr).toMatch(/without a token/)
-     const keep = await bullpen(['serve', '--port', String(port), '--inbox-keep', 'soon'])
+    const keep = await bullpen(['serve', '--port', String(port), '--inbox-keep', 'soon'])
     expect(keep.code).toBe(2)
     expect(keep.stderr).toMatch(/--inbox-keep soon: use e\.g\. 7d or 12h/)
   })

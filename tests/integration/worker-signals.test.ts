@@ -100,6 +100,30 @@ describe('bullpen worker signals', () => {
     await queue.empty()
   })
 
+  it('Ctrl-C in a terminal (SIGINT to the whole process group) lets the active job finish too', async () => {
+    const out = join(work, 'terminal')
+    await mkdir(out)
+    const before = await queue.getCompletedCount()
+    await cliRun(['add', join(media, 'real-360p-17s.mp4'), '--to', 'webm', '--out', out], join(work, 'd4'))
+    // A group of its own, as a shell gives a foreground command: the signal below reaches every process in it.
+    const worker = spawn(process.execPath, [cli, 'worker', '--concurrency', '1'], {
+      env: env(join(work, 'd4')),
+      stdio: 'ignore',
+      detached: true,
+    })
+    await waitFor(
+      async () => (await ffmpegChildren(worker.pid as number)).length > 0,
+      'ffmpeg running',
+      30_000,
+    )
+    process.kill(-(worker.pid as number), 'SIGINT')
+    expect(await exited(worker)).toBe(0)
+    expect(await queue.getCompletedCount()).toBe(before + 1)
+    expect(await queue.getFailedCount()).toBe(0)
+    expect(await queue.getDelayedCount()).toBe(0)
+    expect((await readdir(out)).filter((f) => !f.startsWith('.'))).toEqual(['real-360p-17s.webm'])
+  })
+
   it('second signal: hands the active job back at once and leaves no ffmpeg or temp file', async () => {
     const out = join(work, 'handback')
     await mkdir(out)
@@ -125,7 +149,7 @@ describe('bullpen worker signals', () => {
     expect(Date.now() - t0).toBeLessThan(15_000)
     await waitFor(async () => (await queue.getWaitingCount()) === 1, 'job back in waiting', 10_000)
     expect(await queue.getActiveCount()).toBe(0)
-    expect(await queue.getCompletedCount()).toBe(1) // from the first test only
+    expect(await queue.getCompletedCount()).toBe(2) // from the two tests above only
     for (const pid of ffmpegs) expect(await isRunning(pid), `ffmpeg ${pid} still running`).toBe(false)
     expect(await readdir(out)).toEqual([])
   })

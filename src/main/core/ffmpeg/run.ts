@@ -53,6 +53,34 @@ const PROGRESS_ARGS = ['-progress', 'pipe:1', '-nostats']
 
 const running = new Map<string, AbortController>()
 
+/** The ffmpeg processes this process has started and not seen exit. */
+const children = new Set<ChildProcess>()
+let exitHook = false
+
+/**
+ * Starts ffmpeg in a process group of its own (POSIX). A Ctrl-C typed in the terminal goes to the whole foreground
+ * group: it must reach Bullpen, which decides what becomes of the job (a worker's first signal lets its encodes
+ * finish, a second hands them back), and not ffmpeg, which would stop the encode half-way and fail the job's
+ * attempt. fluent-ffmpeg has no option for it, so its spawn of this one command gets `detached`. Since ffmpeg then
+ * no longer dies with the terminal either, every one still running is killed when this process exits (a `SIGHUP`
+ * handler makes a closed terminal an exit too: see the CLI).
+ */
+function ownProcessGroup(command: ReturnType<typeof fluentCommand>): void {
+  if (process.platform === 'win32') return
+  type Spawn = (args: string[], options: object, ...rest: unknown[]) => unknown
+  const c = command as unknown as { _spawnFfmpeg: Spawn }
+  const spawnFfmpeg = c._spawnFfmpeg
+  c._spawnFfmpeg = function (this: unknown, args, options, ...rest) {
+    return spawnFfmpeg.call(this, args, { ...options, detached: true }, ...rest)
+  }
+  if (!exitHook) {
+    exitHook = true
+    process.on('exit', () => {
+      for (const proc of children) proc.kill('SIGKILL')
+    })
+  }
+}
+
 /** Niceness of encodes unless BULLPEN_FFMPEG_NICE says otherwise (0 = normal … 19 = lowest). */
 export const DEFAULT_ENCODE_NICE = 10
 
@@ -184,6 +212,8 @@ export function runFfmpeg(opts: RunOptions): Promise<RunResult> {
     }
     const { ffmpeg } = ffmpegPaths()
     const command = fluentCommand({ stdoutLines: LOG_TAIL_LINES })
+    ownProcessGroup(command)
+    command
       .input(input.arg)
       .inputOptions(['-hide_banner', '-nostdin', ...input.options])
       .output(`file:${path.resolve(opts.output)}`)
@@ -216,6 +246,11 @@ export function runFfmpeg(opts: RunOptions): Promise<RunResult> {
 
     command.on('start', () => {
       proc = (command as unknown as { ffmpegProc?: ChildProcess }).ffmpegProc
+      if (proc) {
+        const started = proc
+        children.add(started)
+        started.once('exit', () => children.delete(started))
+      }
       lowerPriority(proc, jobId)
       const argv = proc?.spawnargs ?? [ffmpeg]
       logger.info({ jobId, cmd: argv.map(shellQuote).join(' ') }, 'ffmpeg started')
