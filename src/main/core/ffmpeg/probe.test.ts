@@ -127,6 +127,40 @@ describe('keepProbe / probeFromJob', () => {
 })
 
 describe('probeInput sharing', () => {
+  it.runIf(process.platform === 'linux')(
+    "runs ffprobe in a process group of its own (a terminal's Ctrl-C is Bullpen's to handle)",
+    async () => {
+      const realProbe = findOnPath('ffprobe')
+      const realFfmpeg = findOnPath('ffmpeg')
+      if (!realProbe || !realFfmpeg) return
+      const dir = await mkdtemp(path.join(tmpdir(), 'bullpen-probe-group-'))
+      try {
+        const groups = path.join(dir, 'groups.txt')
+        const shim = path.join(dir, 'ffprobe')
+        // /proc/<pid>/stat: "pid (name) state ppid pgrp …"; the name may hold spaces (vitest's workers' do).
+        await writeFile(
+          shim,
+          `#!/bin/sh\nsed 's/.*) //' /proc/$$/stat | cut -d' ' -f3 >> '${groups}'\nexec '${realProbe}' "$@"\n`,
+          {
+            mode: 0o755,
+          },
+        )
+        useFfmpeg({ ffmpegPath: realFfmpeg, ffprobePath: shim })
+        const input = path.join(__dirname, '..', '..', '..', '..', '..', 'shared', 'media', 'video-only.mp4')
+        expect((await probeInput(input)).video?.width).toBe(1280)
+        const ours = (await readFile(`/proc/${process.pid}/stat`, 'utf8'))
+          .replace(/^.*\) /s, '')
+          .split(' ')[2]
+        const theirs = (await readFile(groups, 'utf8')).trim()
+        expect(theirs).toMatch(/^\d+$/)
+        expect(theirs).not.toBe(ours)
+      } finally {
+        useFfmpeg()
+        await rm(dir, { recursive: true, force: true })
+      }
+    },
+  )
+
   it('runs one ffprobe for callers that ask at the same time, prefetched or not', async () => {
     const realProbe = findOnPath('ffprobe')
     const realFfmpeg = findOnPath('ffmpeg')

@@ -2,7 +2,7 @@
  * ffprobe an input file into a typed {@link MediaInfo}, and refuse inputs that cannot be transcoded as asked with
  * messages a person understands ({@link InputRefusedError}, naming the file).
  */
-import { execFile } from 'node:child_process'
+import { runCaptured, type CapturedError } from './children'
 import { open, realpath, stat, type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 import type { z } from 'zod'
@@ -194,36 +194,22 @@ export function ffprobeJson(file: string, extra: readonly string[] = []): Promis
   const { ffprobe } = ffmpegPaths()
   // `file:` so that names starting with "-" or containing ":" are never read as options or protocols.
   const args = ['-v', 'error', '-hide_banner', ...extra, '-of', 'json', `file:${path.resolve(file)}`]
-  return new Promise((resolve, reject) => {
-    execFile(
-      ffprobe,
-      args,
-      { timeout: PROBE_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024, windowsHide: true },
-      (err, stdout, stderr) => {
-        if (err) {
-          const e = err as NodeJS.ErrnoException & { stderr?: string; killed?: boolean }
-          if (e.code === 'ENOENT' || e.code === 'EACCES') {
-            reject(
-              new FfmpegMissingError(
-                `ffprobe cannot be run from ${ffprobe} (${e.code}). Install ffmpeg (it includes ffprobe), or set ` +
-                  'FFPROBE_PATH to the ffprobe executable.',
-              ),
-            )
-            return
-          }
-          // Killed by the timeout: say so instead of showing an empty stderr.
-          e.stderr = e.killed === true ? `ffprobe took more than ${PROBE_TIMEOUT_MS / 1000} s` : stderr
-          reject(e)
-          return
-        }
-        try {
-          resolve(JSON.parse(stdout))
-        } catch (parseErr) {
-          reject(parseErr instanceof Error ? parseErr : new Error(String(parseErr)))
-        }
-      },
-    )
-  })
+  // In a process group of its own (children.ts): a Ctrl-C in the terminal must not fail a stopping worker's job.
+  return runCaptured(ffprobe, args, { timeoutMs: PROBE_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024 }).then(
+    ({ stdout }) => JSON.parse(stdout) as unknown,
+    (err: unknown) => {
+      const e = err as CapturedError
+      if (e.code === 'ENOENT' || e.code === 'EACCES') {
+        throw new FfmpegMissingError(
+          `ffprobe cannot be run from ${ffprobe} (${e.code}). Install ffmpeg (it includes ffprobe), or set ` +
+            'FFPROBE_PATH to the ffprobe executable.',
+        )
+      }
+      // Killed by the timeout: say so instead of showing an empty stderr.
+      if (e.killed === true) e.stderr = `ffprobe took more than ${PROBE_TIMEOUT_MS / 1000} s`
+      throw e
+    },
+  )
 }
 
 /** The most telling line of ffprobe/ffmpeg stderr, without the "[mov,mp4 @ 0x…]" prefix and the file name. */

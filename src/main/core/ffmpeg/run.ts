@@ -8,6 +8,7 @@ import { setPriority } from 'node:os'
 import path from 'node:path'
 import { FfmpegMissingError, JobCancelledError, TranscodeError } from '../errors'
 import { logger } from '../logger'
+import { killOnExit, OWN_GROUP } from './children'
 import { ffmpegPaths, fluentCommand } from './locate'
 import { createProgressTracker, type ProgressSnapshot } from './progress'
 
@@ -53,31 +54,17 @@ const PROGRESS_ARGS = ['-progress', 'pipe:1', '-nostats']
 
 const running = new Map<string, AbortController>()
 
-/** The ffmpeg processes this process has started and not seen exit. */
-const children = new Set<ChildProcess>()
-let exitHook = false
-
 /**
- * Starts ffmpeg in a process group of its own (POSIX). A Ctrl-C typed in the terminal goes to the whole foreground
- * group: it must reach Bullpen, which decides what becomes of the job (a worker's first signal lets its encodes
- * finish, a second hands them back), and not ffmpeg, which would stop the encode half-way and fail the job's
- * attempt. fluent-ffmpeg has no option for it, so its spawn of this one command gets `detached`. Since ffmpeg then
- * no longer dies with the terminal either, every one still running is killed when this process exits (a `SIGHUP`
- * handler makes a closed terminal an exit too: see the CLI).
+ * Starts ffmpeg in a process group of its own (see children.ts): fluent-ffmpeg has no option for it, so its spawn of
+ * this one command gets `detached`.
  */
 function ownProcessGroup(command: ReturnType<typeof fluentCommand>): void {
-  if (process.platform === 'win32') return
+  if (!OWN_GROUP) return
   type Spawn = (args: string[], options: object, ...rest: unknown[]) => unknown
   const c = command as unknown as { _spawnFfmpeg: Spawn }
   const spawnFfmpeg = c._spawnFfmpeg
   c._spawnFfmpeg = function (this: unknown, args, options, ...rest) {
     return spawnFfmpeg.call(this, args, { ...options, detached: true }, ...rest)
-  }
-  if (!exitHook) {
-    exitHook = true
-    process.on('exit', () => {
-      for (const proc of children) proc.kill('SIGKILL')
-    })
   }
 }
 
@@ -246,11 +233,7 @@ export function runFfmpeg(opts: RunOptions): Promise<RunResult> {
 
     command.on('start', () => {
       proc = (command as unknown as { ffmpegProc?: ChildProcess }).ffmpegProc
-      if (proc) {
-        const started = proc
-        children.add(started)
-        started.once('exit', () => children.delete(started))
-      }
+      if (proc) killOnExit(proc)
       lowerPriority(proc, jobId)
       const argv = proc?.spawnargs ?? [ffmpeg]
       logger.info({ jobId, cmd: argv.map(shellQuote).join(' ') }, 'ffmpeg started')
