@@ -688,7 +688,7 @@ export function buildProgram(): Command {
         throw new ExitError(EXIT.usage, `--grace ${opts.grace}: use e.g. 90s, 30m, 24h or 7d`)
       await withNode(cmd, 'cli', {}, async (node) => {
         const n = await node.queue.clean(grace)
-        console.log(`removed ${JSON.stringify(n)}`)
+        console.log(`removed ${n.completed} completed and ${n.failed} failed job(s) older than ${opts.grace}`)
       })
     })
 

@@ -206,6 +206,8 @@ describe('bullpen transcode, interrupted', () => {
     )
     expect((await readdir(out)).filter((f) => !f.startsWith('.'))).toEqual([])
     await bullpen(['cancel', id])
+    const clean = await bullpen(['clean', '--grace', '1h'])
+    expect(clean.stdout.trim()).toBe('removed 0 completed and 0 failed job(s) older than 1h')
   })
 })
 
