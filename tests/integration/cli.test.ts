@@ -97,6 +97,12 @@ describe('bullpen transcode', () => {
     ])
     expect(r.code, r.stderr).toBe(0)
     expect(await readdir(out)).toEqual(['real-360p-17s.webm'])
+    // Plain output: a job that starts before its follower subscribes is still announced, before its progress.
+    const id = /^queued (\d+)/m.exec(r.stdout)?.[1] as string
+    const lines = r.stdout.split('\n')
+    const startedAt = lines.findIndex((l) => l.startsWith(`started ${id} `))
+    expect(startedAt, r.stdout).toBeGreaterThan(-1)
+    expect(lines.findIndex((l) => l.startsWith(`progress ${id} `))).toBeGreaterThan(startedAt)
     const p = await ffprobe(join(out, 'real-360p-17s.webm'))
     const v = p.streams.find((s) => s.codec_type === 'video')
     expect(v).toMatchObject({ codec_name: 'vp9', width: 426, height: 240 })

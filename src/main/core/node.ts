@@ -306,12 +306,21 @@ export class BullpenNode {
         finish()
       }
       const ev = this.queue.events
+      // A job may start before this subscription does (the first of a batch): its first progress announces it.
+      const started = new Set<string>()
       unsubscribers.push(
         ev.on('progress', ({ jobId, progress }) => {
-          if (pending.has(jobId)) handlers.onProgress?.(jobId, progress)
+          if (!pending.has(jobId)) return
+          if (!started.has(jobId)) {
+            started.add(jobId)
+            handlers.onActive?.(jobId)
+          }
+          handlers.onProgress?.(jobId, progress)
         }),
         ev.on('active', ({ jobId }) => {
-          if (pending.has(jobId)) handlers.onActive?.(jobId)
+          if (!pending.has(jobId)) return
+          started.add(jobId)
+          handlers.onActive?.(jobId)
         }),
         ev.on('completed', ({ jobId }) => void check(jobId)),
         ev.on('failed', ({ jobId }) => void check(jobId)),
