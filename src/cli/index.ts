@@ -246,12 +246,14 @@ function untilStopped(node: BullpenNode, beforeStop?: () => Promise<void>): Prom
  */
 async function interruptible<T>(ids: readonly string[], work: Promise<T>): Promise<T> {
   let onSignal: ((sig: NodeJS.Signals) => void) | undefined
+  const stopListening = (): void => {
+    if (!onSignal) return
+    process.removeListener('SIGINT', onSignal)
+    process.removeListener('SIGTERM', onSignal)
+  }
   const interrupted = new Promise<never>((_, reject) => {
     onSignal = (sig) => {
-      if (onSignal && process.listenerCount(sig) > 0) {
-        process.removeListener('SIGINT', onSignal)
-        process.removeListener('SIGTERM', onSignal)
-      }
+      stopListening()
       process.once('SIGINT', () => process.exit(EXIT.interrupted))
       process.once('SIGTERM', () => process.exit(EXIT.interrupted))
       const list = ids.length > 8 ? `${ids.slice(0, 8).join(', ')}, …` : ids.join(', ')
@@ -270,10 +272,7 @@ async function interruptible<T>(ids: readonly string[], work: Promise<T>): Promi
   try {
     return await Promise.race([work, interrupted])
   } finally {
-    if (onSignal) {
-      process.removeListener('SIGINT', onSignal)
-      process.removeListener('SIGTERM', onSignal)
-    }
+    stopListening()
   }
 }
 

@@ -199,3 +199,32 @@ describe('bullpen pause / resume (this node)', () => {
     }
   })
 })
+
+describe('a closed terminal (SIGHUP)', () => {
+  it('exits 129 and takes its encodes with it (they run in process groups of their own)', async () => {
+    const out = join(work, 'hangup')
+    await mkdir(out)
+    await queue.empty()
+    await cliRun(
+      ['add', join(media, 'real-360p-17s.mp4'), '--to', 'webm', '--resize', '1280x', '--out', out],
+      join(work, 'd5'),
+    )
+    const worker = spawn(process.execPath, [cli, 'worker', '--concurrency', '1'], {
+      env: env(join(work, 'd5')),
+      stdio: 'ignore',
+    })
+    await waitFor(
+      async () => (await ffmpegChildren(worker.pid as number)).length > 0,
+      'ffmpeg running',
+      30_000,
+    )
+    const ffmpegs = await ffmpegChildren(worker.pid as number)
+    worker.kill('SIGHUP')
+    expect(await exited(worker)).toBe(129)
+    for (const pid of ffmpegs) {
+      await waitFor(async () => !(await isRunning(pid)), `ffmpeg ${pid} to be gone`, 5_000)
+    }
+    // Nothing half-written took the output's name; the job is recovered by the stalled check, as after a crash.
+    expect((await readdir(out)).filter((f) => !f.startsWith('.'))).toEqual([])
+  })
+})

@@ -91,8 +91,6 @@ export class BullpenNode {
   ffmpegVersion = ''
   /** This node's part in the pool (registry, file service), when it serves or works. */
   pool: PoolMember | undefined
-  /** Key prefix of the pool registry: `<prefix>:<base queue name>`. */
-  registryPrefix = ''
   /** The pool's queue name (this node's own queue, in "my jobs only" mode, is derived from it). */
   baseQueueName = 'transcode'
   /** Publishes job tokens when this process is not in the pool (a plain `bullpen add`). */
@@ -142,7 +140,6 @@ export class BullpenNode {
     })
     const node = new BullpenNode(id, name, opts.kind, dataDir, settings, redisUrl, queue, opts)
     node.ffmpegVersion = ff.ffmpegVersion
-    node.registryPrefix = `${queue.prefix}:${baseName}`
     node.baseQueueName = baseName
     const concurrency = opts.concurrency ?? s.concurrency ?? DEFAULT_CONCURRENCY
     const serve = opts.serve ?? (opts.kind !== 'cli' || opts.work === true)
@@ -231,6 +228,11 @@ export class BullpenNode {
       }
     }
     return outcomes
+  }
+
+  /** Key prefix of the pool registry: `<prefix>:<base queue name>`. */
+  get registryPrefix(): string {
+    return `${this.queue.prefix}:${this.baseQueueName}`
   }
 
   /**

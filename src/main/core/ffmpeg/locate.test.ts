@@ -173,6 +173,13 @@ describe('listEncoders', () => {
 })
 
 describe.runIf(realFfmpeg !== null && realFfprobe !== null)('the ffmpeg record in the data folder', () => {
+  /** The runs of a start without a usable record: the check (with ffmpeg's version in -filters) and the lists. */
+  const FULL_CHECK = [
+    'ffmpeg -filters',
+    'ffmpeg -hide_banner -encoders',
+    'ffmpeg -hide_banner -formats',
+    'ffprobe -version',
+  ]
   /**
    * ffmpeg and ffprobe shims that write each run's arguments to calls.txt, then run the real binaries through
    * links in real/ (which a test can point elsewhere without touching the shims).
@@ -213,12 +220,7 @@ describe.runIf(realFfmpeg !== null && realFfprobe !== null)('the ffmpeg record i
     const known = path.join(dir, 'ffmpeg.json')
     const first = await start(bins, known)
     expect(first.ffmpegVersion).toMatch(/^ffmpeg version /)
-    expect((await bins.calls()).sort()).toEqual([
-      'ffmpeg -filters',
-      'ffmpeg -hide_banner -encoders',
-      'ffmpeg -hide_banner -formats',
-      'ffprobe -version',
-    ])
+    expect((await bins.calls()).sort()).toEqual(FULL_CHECK)
     expect(JSON.parse(await readFile(known, 'utf8'))).toMatchObject({
       v: 1,
       ffmpegVersion: first.ffmpegVersion,
@@ -271,12 +273,7 @@ describe.runIf(realFfmpeg !== null && realFfprobe !== null)('the ffmpeg record i
     const later = new Date(Date.now() + 60_000)
     await utimes(bins.ffprobe, later, later)
     await start(bins, known)
-    expect((await bins.calls()).sort()).toEqual([
-      'ffmpeg -filters',
-      'ffmpeg -hide_banner -encoders',
-      'ffmpeg -hide_banner -formats',
-      'ffprobe -version',
-    ])
+    expect((await bins.calls()).sort()).toEqual(FULL_CHECK)
     const after = JSON.parse(await readFile(known, 'utf8')) as { ffprobe: { mtimeMs: number } }
     expect(after.ffprobe.mtimeMs).not.toBe(before.ffprobe.mtimeMs)
 

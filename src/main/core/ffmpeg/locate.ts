@@ -2,7 +2,6 @@
  * The one place where the ffmpeg and ffprobe binaries are found (CONVENTIONS 8), checked, and handed to
  * fluent-ffmpeg. Nothing else in Bullpen looks for them.
  */
-import { execFile } from 'node:child_process'
 import { accessSync, constants, statSync } from 'node:fs'
 import path from 'node:path'
 import ffmpegStaticPath from 'ffmpeg-static'
@@ -13,6 +12,7 @@ import fluentFfmpeg, {
   type Formats,
 } from 'fluent-ffmpeg'
 import { FfmpegMissingError } from '../errors'
+import { runCaptured } from './children'
 import { logger } from '../logger'
 import { readKnown, sameStamp, stampOf, writeKnown, type BinaryStamp, type KnownBinaries } from './known'
 
@@ -168,11 +168,13 @@ class PerBinary<T> {
   }
 }
 
-/** The binaries whose lists came from the data folder's record this time (nothing to save then). */
-let seededFrom: { ffmpeg: string; ffprobe: string } | null = null
-/** The stamps taken before the binaries were run, to save with what the runs found. */
-let stampsBeforeRun: { ffmpeg: BinaryStamp | null; ffprobe: BinaryStamp | null } | null = null
-let recalling: { key: string; result: Promise<KnownBinaries | null> } | null = null
+interface Recalled {
+  /** The record, when this process's lists came from it (nothing to save then). */
+  record: KnownBinaries | null
+  /** The binaries' stamps before they were run: what the runs find is saved with these. */
+  stamps: { ffmpeg: BinaryStamp | null; ffprobe: BinaryStamp | null }
+}
+let recalling: { key: string; result: Promise<Recalled> } | null = null
 
 /**
  * Chooses the binaries every later run uses (call it at start-up with the settings, and again when they change)
@@ -181,8 +183,6 @@ let recalling: { key: string; result: Promise<KnownBinaries | null> } | null = n
 export function useFfmpeg(opts: FfmpegLocateOptions = {}): FfmpegPaths {
   current = findFfmpeg(opts)
   for (const cache of [filtersOf, probeVersionOf, encodersOf, formatsOf, encoderNamesOf]) cache.reset()
-  seededFrom = null
-  stampsBeforeRun = null
   recalling = null
   fluentFfmpeg.setFfmpegPath(current.ffmpeg)
   fluentFfmpeg.setFfprobePath(current.ffprobe)
@@ -200,15 +200,13 @@ export interface FfmpegCheck extends FfmpegPaths {
   ffprobeVersion: string
 }
 
+/** Start-up runs of ffmpeg/ffprobe: short, with lists of a few hundred lines at most. */
+const RUN_LIMITS = { timeoutMs: 15_000, maxBuffer: 8 * 1024 * 1024 }
+
 function runVersion(bin: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(bin, ['-version'], { timeout: 15_000, windowsHide: true }, (err, stdout) => {
-      // ExecFileException is an Error, but its Omit<>-built type is not recognised as one by the lint rule.
-      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
-      if (err) reject(err)
-      else resolve(stdout.split(/\r?\n/)[0]?.trim() ?? '')
-    })
-  })
+  return runCaptured(bin, ['-version'], RUN_LIMITS).then(
+    ({ stdout }) => stdout.split(/\r?\n/)[0]?.trim() ?? '',
+  )
 }
 
 function describeSource(bin: 'ffmpeg' | 'ffprobe', p: FfmpegPaths): string {
@@ -239,7 +237,7 @@ function describeSource(bin: 'ffmpeg' | 'ffprobe', p: FfmpegPaths): string {
 export async function checkFfmpeg(opts?: FfmpegLocateOptions, known?: string): Promise<FfmpegCheck> {
   const paths = opts ? findFfmpeg(opts) : ffmpegPaths()
   if (known !== undefined && !opts) {
-    const rec = await recall(paths, known)
+    const rec = (await recall(paths, known)).record
     if (rec) return { ...paths, ffmpegVersion: rec.ffmpegVersion, ffprobeVersion: rec.ffprobeVersion }
   }
   // ffmpeg's version comes from the banner of the filter list a worker needs anyway (one start instead of two).
@@ -283,31 +281,18 @@ interface FiltersRun {
 /**
  * One `ffmpeg -filters` run, banner kept: its stderr starts with the version line, so the start-up check needs no
  * separate `ffmpeg -version` (each ffmpeg start costs ~0.1 s of CPU with a distribution's shared-library build).
- * Rejects with execFile's own error (its code tells "missing" from "not executable").
+ * Rejects with the run's own error (its code tells "missing" from "not executable").
  */
-function runFilters(ffmpeg: string): Promise<FiltersRun> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      ffmpeg,
-      ['-filters'],
-      { timeout: 15_000, maxBuffer: 8 * 1024 * 1024, windowsHide: true },
-      (err, stdout, stderr) => {
-        if (err) {
-          // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
-          reject(err)
-          return
-        }
-        const version = stderr.split(/\r?\n/).find((l) => /^ffmpeg version /.test(l)) ?? ''
-        const filters = new Set<string>()
-        for (const line of stdout.split(/\r?\n/)) {
-          // Lines look like " .SC zscale            V->V       Apply resizing, …".
-          const m = /^\s[A-Z.]{3}\s+(\S+)\s+\S+->\S+/.exec(line)
-          if (m?.[1] !== undefined) filters.add(m[1])
-        }
-        resolve({ version: version.trim(), filters })
-      },
-    )
-  })
+async function runFilters(ffmpeg: string): Promise<FiltersRun> {
+  const { stdout, stderr } = await runCaptured(ffmpeg, ['-filters'], RUN_LIMITS)
+  const version = stderr.split(/\r?\n/).find((l) => /^ffmpeg version /.test(l)) ?? ''
+  const filters = new Set<string>()
+  for (const line of stdout.split(/\r?\n/)) {
+    // Lines look like " .SC zscale            V->V       Apply resizing, …".
+    const m = /^\s[A-Z.]{3}\s+(\S+)\s+\S+->\S+/.exec(line)
+    if (m?.[1] !== undefined) filters.add(m[1])
+  }
+  return { version: version.trim(), filters }
 }
 
 /** `ffprobe -version` of each binary, `ffmpeg -filters` (banner kept) of each ffmpeg: run once. */
@@ -316,18 +301,7 @@ const filtersOf = new PerBinary(runFilters)
 
 /** `ffmpeg <flag>`'s standard output. */
 function runList(ffmpeg: string, flag: '-encoders' | '-formats'): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      ffmpeg,
-      ['-hide_banner', flag],
-      { timeout: 15_000, maxBuffer: 8 * 1024 * 1024, windowsHide: true },
-      (err, stdout) => {
-        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
-        if (err) reject(err)
-        else resolve(stdout)
-      },
-    )
-  })
+  return runCaptured(ffmpeg, ['-hide_banner', flag], RUN_LIMITS).then(({ stdout }) => stdout)
 }
 
 /**
@@ -374,7 +348,7 @@ const encodersOf = new PerBinary((ffmpeg) => runList(ffmpeg, '-encoders').then(p
 const formatsOf = new PerBinary((ffmpeg) => runList(ffmpeg, '-formats').then(parseFormats))
 const encoderNamesOf = new PerBinary((ffmpeg) =>
   encodersOf.get(ffmpeg).then(
-    // The legend above the list parses as a line too ("V..... = Video"); its name is "=".
+    // Only names an encoder option can take (parseEncoders already leaves out the legend's "=").
     (found) => new Set(Object.keys(found).filter((name) => /^[\w-]+$/.test(name))),
     (err: unknown) => {
       throw new FfmpegMissingError(`cannot list ffmpeg encoders with ${ffmpeg}: ${errorText(err)}`)
@@ -416,27 +390,19 @@ function errorText(err: unknown): string {
   return err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err)
 }
 
-/** True when this process's lists for `paths` were recalled from the data folder's record. */
-function recalled(paths: FfmpegPaths): boolean {
-  return seededFrom?.ffmpeg === paths.ffmpeg && seededFrom.ffprobe === paths.ffprobe
-}
-
 /**
  * Seeds every per-binary cache of this process (versions, filters, encoders, formats) from the record in `file` when
  * it was made from these very binaries as they are now and they still run and give the versions it holds (see
  * known.ts); otherwise notes their stamps, so that what the runs find can be saved for the next start. Once per
  * binaries and file.
  */
-function recall(paths: FfmpegPaths, file: string): Promise<KnownBinaries | null> {
+function recall(paths: FfmpegPaths, file: string): Promise<Recalled> {
   const key = JSON.stringify([paths.ffmpeg, paths.ffprobe, file])
   if (recalling?.key === key) return recalling.result
   const result = (async () => {
     const stamps = { ffmpeg: stampOf(paths.ffmpeg), ffprobe: stampOf(paths.ffprobe) }
     const rec = await readKnown(file, stamps)
-    if (!rec) {
-      stampsBeforeRun = stamps
-      return null
-    }
+    if (!rec) return { record: null, stamps }
     const { ffmpeg, ffprobe } = paths
     // The stamps cannot see a wrapper script's target or a shared library: both binaries must still start, as
     // the versions recorded. A failure here is reported by the check, exactly as without a record.
@@ -448,27 +414,24 @@ function recall(paths: FfmpegPaths, file: string): Promise<KnownBinaries | null>
       fpv.value !== rec.ffprobeVersion
     ) {
       logger.debug({ file }, 'ffmpeg or ffprobe no longer as recorded: checking them again')
-      stampsBeforeRun = stamps
-      return null
+      return { record: null, stamps }
     }
     // Only where nothing was read yet: a list this process already has is at least as fresh.
     filtersOf.seed(ffmpeg, { version: rec.ffmpegVersion, filters: new Set(rec.filters) })
     probeVersionOf.seed(ffprobe, rec.ffprobeVersion)
     encodersOf.seed(ffmpeg, rec.encoders)
     formatsOf.seed(ffmpeg, rec.formats)
-    seededFrom = { ffmpeg, ffprobe }
     logger.debug({ file }, 'ffmpeg and ffprobe are as recorded: their lists are not read again')
-    return rec
+    return { record: rec, stamps }
   })()
   recalling = { key, result }
   return result
 }
 
 /** Saves what running the binaries found, when they are still the files they were before they ran. */
-async function remember(paths: FfmpegPaths, file: string): Promise<void> {
-  const before = stampsBeforeRun
+async function remember(paths: FfmpegPaths, file: string, before: Recalled['stamps']): Promise<void> {
   const now = { ffmpeg: stampOf(paths.ffmpeg), ffprobe: stampOf(paths.ffprobe) }
-  if (!before || !now.ffmpeg || !now.ffprobe) return
+  if (!now.ffmpeg || !now.ffprobe) return
   if (!sameStamp(before.ffmpeg, now.ffmpeg) || !sameStamp(before.ffprobe, now.ffprobe)) return
   const [filters, ffprobeVersion, encoders, formats] = await Promise.all([
     filtersOf.get(paths.ffmpeg),
@@ -496,13 +459,14 @@ async function remember(paths: FfmpegPaths, file: string): Promise<void> {
  * calls it while it connects to Redis, so its first job starts as fast as its tenth.
  *
  * With `known` (a file in the data folder), the lists are recalled from it when it was made from these very
- * binaries, and nothing is run; otherwise they are read and saved there for the next start.
+ * binaries and they still give the recorded versions (only `-version` is run); otherwise they are read and saved
+ * there for the next start.
  */
 export async function warmFfmpeg(known?: string): Promise<void> {
   const paths = ffmpegPaths()
-  if (known !== undefined) await recall(paths, known)
+  const recalled = known !== undefined ? await recall(paths, known) : null
   await Promise.all([listEncoders(), detectCapabilities(), formatsOf.get(paths.ffmpeg)])
-  if (known !== undefined && !recalled(paths)) await remember(paths, known)
+  if (known !== undefined && recalled && !recalled.record) await remember(paths, known, recalled.stamps)
 }
 
 /** Names of the filters this ffmpeg has (`ffmpeg -filters`), cached per binary. */

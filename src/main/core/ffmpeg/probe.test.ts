@@ -127,64 +127,58 @@ describe('keepProbe / probeFromJob', () => {
 })
 
 describe('probeInput sharing', () => {
+  const videoOnly = path.join(__dirname, '..', '..', '..', '..', '..', 'shared', 'media', 'video-only.mp4')
+
+  /**
+   * Runs `fn` with Bullpen's ffprobe replaced by a shim that appends `record` (a shell command's output) to the
+   * returned file, then runs the real ffprobe. Skipped where ffmpeg/ffprobe are missing.
+   */
+  async function withProbeShim(
+    record: string,
+    fn: (dir: string, recorded: string) => Promise<void>,
+  ): Promise<void> {
+    const realProbe = findOnPath('ffprobe')
+    const realFfmpeg = findOnPath('ffmpeg')
+    if (!realProbe || !realFfmpeg) return
+    const dir = await mkdtemp(path.join(tmpdir(), 'bullpen-probe-'))
+    try {
+      const recorded = path.join(dir, 'recorded.txt')
+      const shim = path.join(dir, 'ffprobe')
+      await writeFile(shim, `#!/bin/sh\n${record} >> '${recorded}'\nexec '${realProbe}' "$@"\n`, {
+        mode: 0o755,
+      })
+      useFfmpeg({ ffmpegPath: realFfmpeg, ffprobePath: shim })
+      await fn(dir, recorded)
+    } finally {
+      useFfmpeg()
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+
   it.runIf(process.platform === 'linux')(
     "runs ffprobe in a process group of its own (a terminal's Ctrl-C is Bullpen's to handle)",
-    async () => {
-      const realProbe = findOnPath('ffprobe')
-      const realFfmpeg = findOnPath('ffmpeg')
-      if (!realProbe || !realFfmpeg) return
-      const dir = await mkdtemp(path.join(tmpdir(), 'bullpen-probe-group-'))
-      try {
-        const groups = path.join(dir, 'groups.txt')
-        const shim = path.join(dir, 'ffprobe')
-        // /proc/<pid>/stat: "pid (name) state ppid pgrp …"; the name may hold spaces (vitest's workers' do).
-        await writeFile(
-          shim,
-          `#!/bin/sh\nsed 's/.*) //' /proc/$$/stat | cut -d' ' -f3 >> '${groups}'\nexec '${realProbe}' "$@"\n`,
-          {
-            mode: 0o755,
-          },
-        )
-        useFfmpeg({ ffmpegPath: realFfmpeg, ffprobePath: shim })
-        const input = path.join(__dirname, '..', '..', '..', '..', '..', 'shared', 'media', 'video-only.mp4')
-        expect((await probeInput(input)).video?.width).toBe(1280)
+    () =>
+      // /proc/<pid>/stat: "pid (name) state ppid pgrp …"; the name may hold spaces (vitest's workers' do).
+      withProbeShim(`sed 's/.*) //' /proc/$$/stat | cut -d' ' -f3`, async (_dir, groups) => {
+        expect((await probeInput(videoOnly)).video?.width).toBe(1280)
         const ours = (await readFile(`/proc/${process.pid}/stat`, 'utf8'))
           .replace(/^.*\) /s, '')
           .split(' ')[2]
         const theirs = (await readFile(groups, 'utf8')).trim()
         expect(theirs).toMatch(/^\d+$/)
         expect(theirs).not.toBe(ours)
-      } finally {
-        useFfmpeg()
-        await rm(dir, { recursive: true, force: true })
-      }
-    },
+      }),
   )
 
-  it('runs one ffprobe for callers that ask at the same time, prefetched or not', async () => {
-    const realProbe = findOnPath('ffprobe')
-    const realFfmpeg = findOnPath('ffmpeg')
-    if (!realProbe || !realFfmpeg) return
-    const dir = await mkdtemp(path.join(tmpdir(), 'bullpen-probe-'))
-    try {
-      const calls = path.join(dir, 'calls.txt')
-      const shim = path.join(dir, 'ffprobe')
-      await writeFile(shim, `#!/bin/sh\necho "$*" >> '${calls}'\nexec '${realProbe}' "$@"\n`, { mode: 0o755 })
+  it('runs one ffprobe for callers that ask at the same time, prefetched or not', () =>
+    withProbeShim('echo "$*"', async (dir, calls) => {
       const input = path.join(dir, 'clip.mp4')
-      await copyFile(
-        path.join(__dirname, '..', '..', '..', '..', '..', 'shared', 'media', 'video-only.mp4'),
-        input,
-      )
-      useFfmpeg({ ffmpegPath: realFfmpeg, ffprobePath: shim })
+      await copyFile(videoOnly, input)
       prefetchProbes([input], 4)
       const [a, b] = await Promise.all([probeInput(input), probeInput(input)])
       expect(a).toEqual(b)
       expect(a.video?.width).toBe(1280)
       expect(await probeInput(input)).toEqual(a)
       expect((await readFile(calls, 'utf8')).trim().split('\n')).toHaveLength(1)
-    } finally {
-      useFfmpeg()
-      await rm(dir, { recursive: true, force: true })
-    }
-  })
+    }))
 })

@@ -28,6 +28,14 @@ export interface InboxSweepOptions {
   now?: number
 }
 
+/** Deletes `path`; false when it could not be (gone meanwhile, no permission): the next pass tries again. */
+function tryUnlink(path: string): Promise<boolean> {
+  return unlink(path).then(
+    () => true,
+    () => false,
+  )
+}
+
 /** One pass over the inbox. Returns the paths deleted. A missing inbox is an empty one. */
 export async function sweepInbox(opts: InboxSweepOptions): Promise<string[]> {
   const dir = resolve(opts.dir)
@@ -47,14 +55,7 @@ export async function sweepInbox(opts: InboxSweepOptions): Promise<string[]> {
     if (!st?.isFile()) continue
     const age = now - st.mtimeMs
     if (PART.test(name)) {
-      if (
-        age > PART_MAX_IDLE_MS &&
-        (await unlink(path).then(
-          () => true,
-          () => false,
-        ))
-      )
-        removed.push(path)
+      if (age > PART_MAX_IDLE_MS && (await tryUnlink(path))) removed.push(path)
     } else if (age > opts.keepMs) {
       old.push(path)
     }
@@ -66,13 +67,7 @@ export async function sweepInbox(opts: InboxSweepOptions): Promise<string[]> {
   const realDir = await realpath(dir)
   for (const path of old) {
     if (needed.has(path) || needed.has(join(realDir, basename(path)))) continue
-    if (
-      await unlink(path).then(
-        () => true,
-        () => false,
-      )
-    )
-      removed.push(path)
+    if (await tryUnlink(path)) removed.push(path)
   }
   return removed
 }
