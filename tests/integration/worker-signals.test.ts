@@ -62,6 +62,28 @@ function exited(child: ChildProcess): Promise<number | null> {
   })
 }
 
+/**
+ * A long encode (the 17 s clip to 1280-wide VP9) queued from data folder `data`, and a `bullpen worker` (its own
+ * data folder, one slot) running its ffmpeg; returns the output folder, the worker and the ffmpeg pids.
+ */
+async function encodingWorker(
+  data: string,
+  outName: string,
+): Promise<{ out: string; worker: ChildProcess; ffmpegs: number[] }> {
+  const out = join(work, outName)
+  await mkdir(out)
+  await cliRun(
+    ['add', join(media, 'real-360p-17s.mp4'), '--to', 'webm', '--resize', '1280x', '--out', out],
+    join(work, data),
+  )
+  const worker = spawn(process.execPath, [cli, 'worker', '--concurrency', '1'], {
+    env: env(join(work, data)),
+    stdio: 'ignore',
+  })
+  await waitFor(async () => (await ffmpegChildren(worker.pid as number)).length > 0, 'ffmpeg running', 30_000)
+  return { out, worker, ffmpegs: await ffmpegChildren(worker.pid as number) }
+}
+
 beforeAll(async () => {
   redis = await startRedisServer()
   work = await mkdtemp(join(tmpdir(), 'bullpen-signals-'))
@@ -125,22 +147,7 @@ describe('bullpen worker signals', () => {
   })
 
   it('second signal: hands the active job back at once and leaves no ffmpeg or temp file', async () => {
-    const out = join(work, 'handback')
-    await mkdir(out)
-    await cliRun(
-      ['add', join(media, 'real-360p-17s.mp4'), '--to', 'webm', '--resize', '1280x', '--out', out],
-      join(work, 'd2'),
-    )
-    const worker = spawn(process.execPath, [cli, 'worker', '--concurrency', '1'], {
-      env: env(join(work, 'd2')),
-      stdio: 'ignore',
-    })
-    await waitFor(
-      async () => (await ffmpegChildren(worker.pid as number)).length > 0,
-      'ffmpeg running',
-      30_000,
-    )
-    const ffmpegs = await ffmpegChildren(worker.pid as number)
+    const { out, worker, ffmpegs } = await encodingWorker('d2', 'handback')
     worker.kill('SIGTERM')
     await new Promise((r) => setTimeout(r, 300))
     worker.kill('SIGTERM')
@@ -202,23 +209,8 @@ describe('bullpen pause / resume (this node)', () => {
 
 describe('a closed terminal (SIGHUP)', () => {
   it('exits 129 and takes its encodes with it (they run in process groups of their own)', async () => {
-    const out = join(work, 'hangup')
-    await mkdir(out)
     await queue.empty()
-    await cliRun(
-      ['add', join(media, 'real-360p-17s.mp4'), '--to', 'webm', '--resize', '1280x', '--out', out],
-      join(work, 'd5'),
-    )
-    const worker = spawn(process.execPath, [cli, 'worker', '--concurrency', '1'], {
-      env: env(join(work, 'd5')),
-      stdio: 'ignore',
-    })
-    await waitFor(
-      async () => (await ffmpegChildren(worker.pid as number)).length > 0,
-      'ffmpeg running',
-      30_000,
-    )
-    const ffmpegs = await ffmpegChildren(worker.pid as number)
+    const { out, worker, ffmpegs } = await encodingWorker('d5', 'hangup')
     worker.kill('SIGHUP')
     expect(await exited(worker)).toBe(129)
     for (const pid of ffmpegs) {
