@@ -27,6 +27,7 @@ export default tseslint.config(
         process: 'readonly',
         console: 'readonly',
         require: 'readonly',
+        module: 'writable',
         __dirname: 'readonly',
         URL: 'readonly',
         setTimeout: 'readonly',

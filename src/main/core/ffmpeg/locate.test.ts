@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { realpathSync } from 'node:fs'
+import { readdirSync, realpathSync } from 'node:fs'
 import { chmod, mkdir, mkdtemp, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -20,7 +20,9 @@ import {
   warmFfmpeg,
   type FfmpegCheck,
 } from './locate'
+import { probeInput } from './probe'
 import { runFfmpeg } from './run'
+import { durationTolerance } from './verify'
 
 const VARS = ['FFMPEG_PATH', 'FFMPEG_BIN', 'FFPROBE_PATH', 'FFPROBE_BIN', 'PATH'] as const
 let saved: Record<string, string | undefined>
@@ -82,11 +84,57 @@ describe('findFfmpeg', () => {
     if (p.source.ffmpeg === 'path') expect(p.ffmpeg).toBe(realFfmpeg)
   })
 
-  it('reports not-found with an empty PATH', () => {
+  it('reports not-found with an empty PATH (ffprobe: the bundled static one)', () => {
     process.env['PATH'] = dir
     const p = findFfmpeg()
-    if (p.source.ffmpeg !== 'ffmpeg-static')
-      expect(p.source).toMatchObject({ ffmpeg: 'not-found', ffprobe: 'not-found' })
+    if (p.source.ffmpeg !== 'ffmpeg-static') expect(p.source.ffmpeg).toBe('not-found')
+    expect(p.source.ffprobe).toBe('ffprobe-installer')
+  })
+})
+
+describe('the bundled ffprobe (@ffprobe-installer/ffprobe)', () => {
+  const media = path.join(__dirname, '..', '..', '..', '..', '..', 'shared', 'media')
+  /** Every sample probed with the ffprobe in use: what Bullpen makes of it, or the error it gives. */
+  const probeAll = async (): Promise<Record<string, unknown>> => {
+    const out: Record<string, unknown> = {}
+    for (const f of readdirSync(media).filter((n) => !n.endsWith('.md'))) {
+      out[f] = await probeInput(path.join(media, f)).catch((err: unknown) => `error: ${(err as Error).message}`)
+    }
+    return out
+  }
+
+  it('is the ffprobe of an ffmpeg with none beside it (ffmpeg-static), and reads every sample as the system one does', async () => {
+    // An ffmpeg alone in its folder, as ffmpeg-static installs it.
+    await symlink(realFfmpeg as string, path.join(dir, 'ffmpeg'))
+    const p = useFfmpeg({ ffmpegPath: path.join(dir, 'ffmpeg') })
+    expect(p.source.ffprobe).toBe('ffprobe-installer')
+    expect(p.ffprobe).toMatch(/@ffprobe-installer[\\/][a-z0-9]+-[a-z0-9]+[\\/]ffprobe(\.exe)?$/)
+    const check = await checkFfmpeg()
+    expect(check.ffprobeVersion).toMatch(/^ffprobe version /)
+    const bundled = await probeAll()
+    // The system ffprobe, for comparison: the probes that decide every command line must not depend on which one ran.
+    useFfmpeg({ ffprobePath: realFfprobe as string })
+    const system = await probeAll()
+    expect(Object.keys(bundled).length).toBeGreaterThan(8)
+    // Containers' durations differ between ffmpeg versions (5.1 and the bundled 6.x read some MP4 edit lists
+    // differently: 1.311 s against 1.166 s for the phone clip): within the tolerance an output is verified with.
+    const durations = (all: Record<string, unknown>): Record<string, number | null> =>
+      Object.fromEntries(
+        Object.entries(all).flatMap(([f, v]) =>
+          typeof v === 'object' && v !== null ? [[f, (v as { durationSec: number | null }).durationSec]] : [],
+        ),
+      )
+    const withoutDurations = (all: Record<string, unknown>): Record<string, unknown> =>
+      Object.fromEntries(
+        Object.entries(all).map(([f, v]) => [f, typeof v === 'object' && v !== null ? { ...v, durationSec: 0 } : v]),
+      )
+    expect(withoutDurations(bundled)).toEqual(withoutDurations(system))
+    const sys = durations(system)
+    for (const [f, d] of Object.entries(durations(bundled))) {
+      const s = sys[f] ?? null
+      expect(d === null, f).toBe(s === null)
+      if (d !== null && s !== null) expect(Math.abs(d - s), f).toBeLessThanOrEqual(durationTolerance(s))
+    }
   })
 })
 

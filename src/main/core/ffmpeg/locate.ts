@@ -3,6 +3,7 @@
  * fluent-ffmpeg. Nothing else in Bullpen looks for them.
  */
 import { accessSync, constants, statSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import path from 'node:path'
 import ffmpegStaticPath from 'ffmpeg-static'
 import fluentFfmpeg, {
@@ -22,6 +23,8 @@ export type BinarySource =
   | 'env'
   | 'ffmpeg-static'
   | 'beside-ffmpeg'
+  /** The static ffprobe of the `@ffprobe-installer/ffprobe` package (ffmpeg-static ships no ffprobe). */
+  | 'ffprobe-installer'
   | 'path'
   /** Found nowhere: the bare name is returned and {@link checkFfmpeg} explains what to do. */
   | 'not-found'
@@ -76,6 +79,20 @@ export function unpackedAsarPath(p: string): string {
   return p.replace(/([\\/])app\.asar([\\/])/, '$1app.asar.unpacked$2')
 }
 
+/**
+ * The ffprobe binary of `@ffprobe-installer/ffprobe` (a static build for this platform, from an optional dependency),
+ * or null: an unsupported platform, or the package installed without its binary (the package throws then). Inside a
+ * packaged app, its `app.asar.unpacked` copy.
+ */
+export function installerFfprobe(): string | null {
+  try {
+    const mod = createRequire(import.meta.url)('@ffprobe-installer/ffprobe') as { path?: unknown }
+    return typeof mod.path === 'string' ? unpackedAsarPath(mod.path) : null
+  } catch {
+    return null
+  }
+}
+
 function fromEnv(names: readonly string[]): { value: string; name: string } | null {
   for (const name of names) {
     const value = process.env[name]
@@ -87,7 +104,8 @@ function fromEnv(names: readonly string[]): { value: string; name: string } | nu
 /**
  * Finds ffmpeg and ffprobe. ffmpeg: the explicit setting, then `FFMPEG_PATH` / `FFMPEG_BIN`, then the
  * `ffmpeg-static` binary (its `app.asar.unpacked` copy inside a packaged app), then `ffmpeg` on PATH.
- * ffprobe: the setting, then `FFPROBE_PATH` / `FFPROBE_BIN`, then an `ffprobe` beside the chosen ffmpeg, then PATH.
+ * ffprobe: the setting, then `FFPROBE_PATH` / `FFPROBE_BIN`, then an `ffprobe` beside the chosen ffmpeg (the pair
+ * of a build someone chose), then the static one of `@ffprobe-installer/ffprobe` (ffmpeg-static ships none), then PATH.
  * An explicit setting or variable is taken as given (a wrong one is reported by {@link checkFfmpeg}, not skipped).
  */
 export function findFfmpeg(opts: FfmpegLocateOptions = {}): FfmpegPaths {
@@ -130,8 +148,14 @@ export function findFfmpeg(opts: FfmpegLocateOptions = {}): FfmpegPaths {
       ffprobe = beside
       source.ffprobe = 'beside-ffmpeg'
     } else {
-      ffprobe = findOnPath('ffprobe')
-      if (ffprobe !== null) source.ffprobe = 'path'
+      const bundled = installerFfprobe()
+      if (bundled !== null && isExecutableFile(bundled)) {
+        ffprobe = bundled
+        source.ffprobe = 'ffprobe-installer'
+      } else {
+        ffprobe = findOnPath('ffprobe')
+        if (ffprobe !== null) source.ffprobe = 'path'
+      }
     }
   }
 
@@ -221,12 +245,14 @@ function describeSource(bin: 'ffmpeg' | 'ffprobe', p: FfmpegPaths): string {
       return `the bundled ffmpeg-static binary (${where})`
     case 'beside-ffmpeg':
       return `${where} (beside ffmpeg)`
+    case 'ffprobe-installer':
+      return `the bundled @ffprobe-installer binary (${where})`
     case 'path':
       return `${where} (found on PATH)`
     case 'not-found':
       return bin === 'ffmpeg'
         ? 'nowhere (no setting, no FFMPEG_PATH/FFMPEG_BIN, no ffmpeg-static binary, nothing on PATH)'
-        : 'nowhere (no setting, no FFPROBE_PATH/FFPROBE_BIN, none beside ffmpeg, nothing on PATH)'
+        : 'nowhere (no setting, no FFPROBE_PATH/FFPROBE_BIN, none beside ffmpeg, no @ffprobe-installer binary, nothing on PATH)'
   }
 }
 
