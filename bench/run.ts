@@ -36,6 +36,7 @@ function parseArgs(argv: string[]): Args {
     else if (x === '--reps') a.reps = Number(argv[++i])
     else if (x === '--help' || x === '-h') {
       console.log('usage: npm run bench -- [--quick] [--only 1,3] [--reps N] [--build]')
+      console.log('  BENCH_FFPROBE=bundled (or a path): Bullpen and the direct probes use that ffprobe')
       process.exit(0)
     } else throw new Error(`unknown argument ${x}`)
   }

@@ -7,7 +7,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { cpus, loadavg, totalmem } from 'node:os'
 import { join, resolve } from 'node:path'
 import Redis from 'ioredis'
-import { findFfmpeg } from '../../src/main/core/ffmpeg/locate'
+import { findFfmpeg, installerFfprobe } from '../../src/main/core/ffmpeg/locate'
 import { run, runOk, type RunResult } from './proc'
 
 export const repoRoot = resolve(__dirname, '..', '..')
@@ -15,10 +15,20 @@ export const mediaDir = resolve(repoRoot, '..', 'shared', 'media')
 export const tmpRoot = join(repoRoot, 'bench', 'tmp')
 export const cliPath = join(repoRoot, 'out', 'main', 'cli.js')
 
-/** The ffmpeg/ffprobe Bullpen would pick here; both sides of every figure are given these explicitly. */
+/**
+ * The ffmpeg/ffprobe Bullpen would pick here; both sides of every figure are given these explicitly.
+ * `BENCH_FFPROBE=bundled` takes the static ffprobe of `@ffprobe-installer/ffprobe` instead (what a desktop with no
+ * ffprobe of its own runs: ffmpeg-static ships none), `BENCH_FFPROBE=<path>` that one.
+ */
 export const ff = (() => {
   const p = findFfmpeg()
-  return { ffmpeg: p.ffmpeg, ffprobe: p.ffprobe }
+  const want = process.env['BENCH_FFPROBE']
+  if (want === 'bundled') {
+    const bundled = installerFfprobe()
+    if (bundled === null) throw new Error('BENCH_FFPROBE=bundled: @ffprobe-installer has no ffprobe for this platform')
+    return { ffmpeg: p.ffmpeg, ffprobe: bundled }
+  }
+  return { ffmpeg: p.ffmpeg, ffprobe: want !== undefined && want !== '' ? want : p.ffprobe }
 })()
 
 /** Builds the CLI with electron-vite when out/ is missing (or `force`). */
@@ -41,6 +51,7 @@ export interface Machine {
   ramGiB: number
   node: string
   ffmpeg: string
+  ffprobe: string
   redis: string
   loadAvg: [number, number, number]
   date: string
@@ -59,6 +70,7 @@ export async function describeMachine(): Promise<Machine> {
     // not Linux: os.cpus() is enough
   }
   const ffv = (await firstLine(ff.ffmpeg, ['-version'])).replace(/^ffmpeg version (\S+).*$/, '$1')
+  const fpv = (await firstLine(ff.ffprobe, ['-version'])).replace(/^ffprobe version (\S+).*$/, '$1')
   const rv = (await firstLine('redis-server', ['--version'])).replace(/^.*\bv=(\S+).*$/, '$1')
   const la = loadavg()
   return {
@@ -67,6 +79,7 @@ export async function describeMachine(): Promise<Machine> {
     ramGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
     node: process.version,
     ffmpeg: `${ffv} (${ff.ffmpeg})`,
+    ffprobe: `${fpv} (${ff.ffprobe})`,
     redis: rv,
     loadAvg: [la[0] ?? 0, la[1] ?? 0, la[2] ?? 0],
     date: new Date().toISOString(),
@@ -75,7 +88,7 @@ export async function describeMachine(): Promise<Machine> {
 
 export function machineLine(m: Machine): string {
   return (
-    `${m.cpu}, ${m.cores} cores, ${m.ramGiB} GiB RAM; node ${m.node}, ffmpeg ${m.ffmpeg}, redis ${m.redis}; ` +
+    `${m.cpu}, ${m.cores} cores, ${m.ramGiB} GiB RAM; node ${m.node}, ffmpeg ${m.ffmpeg}, ffprobe ${m.ffprobe}, redis ${m.redis}; ` +
     `load average at start ${m.loadAvg.map((x) => x.toFixed(2)).join(' ')}; ${m.date}`
   )
 }
