@@ -12,7 +12,11 @@ function findBundledFfprobes(dir) {
     for (const e of fs.readdirSync(d, { withFileTypes: true })) {
       const p = path.join(d, e.name)
       if (e.isDirectory()) walk(p)
-      else if (e.isFile() && /^ffprobe(\.exe)?$/.test(e.name) && p.split(path.sep).includes('@ffprobe-installer')) {
+      else if (
+        e.isFile() &&
+        /^ffprobe(\.exe)?$/.test(e.name) &&
+        p.split(path.sep).includes('@ffprobe-installer')
+      ) {
         found.push(p)
       }
     }

@@ -25,7 +25,8 @@ export const ff = (() => {
   const want = process.env['BENCH_FFPROBE']
   if (want === 'bundled') {
     const bundled = installerFfprobe()
-    if (bundled === null) throw new Error('BENCH_FFPROBE=bundled: @ffprobe-installer has no ffprobe for this platform')
+    if (bundled === null)
+      throw new Error('BENCH_FFPROBE=bundled: @ffprobe-installer has no ffprobe for this platform')
     return { ffmpeg: p.ffmpeg, ffprobe: bundled }
   }
   return { ffmpeg: p.ffmpeg, ffprobe: want !== undefined && want !== '' ? want : p.ffprobe }
