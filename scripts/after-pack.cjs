@@ -31,4 +31,3 @@ async function afterPack(context) {
 
 module.exports = afterPack
 module.exports.default = afterPack
-module.exports.findBundledFfprobes = findBundledFfprobes
