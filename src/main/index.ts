@@ -137,7 +137,7 @@ async function startCore(): Promise<void> {
     api: core,
     port: 0,
     token: randomBytes(24).toString('base64url'),
-    queue: n.queue.bull,
+    queue: n.queue,
   }).catch((err: unknown) => {
     logger.warn({ err: errorMessage(err) }, 'queue dashboard not available')
     return null

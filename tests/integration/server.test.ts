@@ -35,7 +35,9 @@ import {
   startServer,
   type RunningServer,
 } from '../../src/main/core/server'
-import { TEST_REDIS_URL, uniquePrefix } from '../helpers/redis'
+import { TranscodeQueue } from '../../src/main/core/queue'
+import { fakeJobData } from '../helpers/jobs'
+import { TEST_REDIS_URL, uniquePrefix, waitFor } from '../helpers/redis'
 
 const STATS: QueueStats = {
   waiting: 2,
@@ -522,6 +524,69 @@ describe('Bull Board at /admin/queues', () => {
     } finally {
       await queue.obliterate({ force: true })
       await queue.close()
+    }
+  })
+})
+
+describe('Bull Board over a Bullpen queue', () => {
+  it("routes the board's retry, remove and data edits through Bullpen, and adds no job", async () => {
+    const q = new TranscodeQueue({
+      redisUrl: TEST_REDIS_URL,
+      prefix: uniquePrefix('board-bp'),
+      attempts: 1,
+      worker: { drainDelay: 1 },
+    })
+    const removed: string[] = []
+    q.events.on('removed', ({ jobId }) => removed.push(jobId))
+    const token = 'tok-0123456789abcdef'
+    const srv = await serve({ queue: q, token })
+    const api = async (method: string, path: string, body?: unknown): Promise<Response> =>
+      fetch(`http://127.0.0.1:${srv.port}/admin/queues/api/queues/${encodeURIComponent(q.name)}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      })
+    const dedupeKeys = async (): Promise<number> =>
+      (await q.connections.client.keys(`${q.prefix}:${q.name}:bp:dedupe:*`)).length
+    try {
+      const failed = await q.add(fakeJobData('/m/board-fail.mp4'))
+      await q.process(1, () => Promise.reject(new Error('boom')))
+      await waitFor(async () => (await q.get(failed.id))?.state === 'failed', 'the job to fail')
+      await q.pauseLocal()
+
+      // The same file queued again: a board retry of the failed copy would make two live jobs for one file.
+      const copy = await q.add(fakeJobData('/m/board-fail.mp4'))
+      expect(copy.duplicate).toBe(false)
+      const retry = await api('PUT', `/${failed.id}/retry`)
+      expect(retry.status).toBe(409)
+      expect(JSON.stringify(await retry.json())).toContain(`the same file is queued as job ${copy.id}`)
+      expect((await q.get(failed.id))?.state).toBe('failed')
+
+      // Data edits must pass the payload schema.
+      const edit = await api('PATCH', `/${copy.id}/update-data`, { jobData: { v: 1, evil: true } })
+      expect(edit.status).toBe(400)
+      expect((await q.get(copy.id))?.data?.input.path).toBe('/m/board-fail.mp4')
+
+      // Removing from the board releases the key and tells every window.
+      expect(await dedupeKeys()).toBe(1)
+      const clean = await api('PUT', `/${copy.id}/clean`)
+      expect(clean.status).toBe(204)
+      expect(await q.get(copy.id)).toBeNull()
+      expect(await dedupeKeys()).toBe(0)
+      await waitFor(() => removed.includes(copy.id), "the 'removed' event")
+
+      // Now the failed one can be retried from the board, as Bullpen retries: key taken, attempts reset.
+      expect((await api('PUT', `/${failed.id}/retry`)).status).toBe(204)
+      expect(await q.get(failed.id)).toMatchObject({ state: 'waiting', attemptsMade: 0 })
+      expect(await dedupeKeys()).toBe(1)
+
+      const add = await api('POST', '/add', { name: 'x', data: fakeJobData('/m/other.mp4'), options: {} })
+      expect(add.status).toBe(400)
+      expect((await q.stats()).waiting).toBe(1)
+    } finally {
+      await srv.close()
+      await q.obliterate()
+      await q.close()
     }
   })
 })

@@ -51,7 +51,7 @@ export async function serveNode(node: BullpenNode, opts: ServeOptions = {}): Pro
       api,
       rendererDir: rendererDir ?? defaultRendererDir(),
       inboxDir: inbox,
-      ...(dashboard === false ? {} : { queue: node.queue.bull }),
+      ...(dashboard === false ? {} : { queue: node.queue }),
     })
   } catch (err) {
     await api.close()

@@ -33,6 +33,8 @@ import {
 } from '../../../shared/api'
 import { errorMessage, UserFacingError } from '../errors'
 import { logger } from '../logger'
+import { TranscodeQueue } from '../queue'
+import { BullpenBoardAdapter } from './board'
 import {
   hostnameOf,
   isLoopbackHost,
@@ -102,8 +104,11 @@ export interface ServerOptions {
   inboxDir?: string
   /** Upload size limit in bytes; default 8 GiB. */
   maxUploadBytes?: number
-  /** The Bull queue, for the dashboard at /admin/queues; no dashboard when absent. */
-  queue?: Bull.Queue
+  /**
+   * The queue of the dashboard at /admin/queues (no dashboard when absent): a Bullpen queue, whose dashboard actions go
+   * through Bullpen (server/board.ts), or a plain Bull queue.
+   */
+  queue?: TranscodeQueue | Bull.Queue
   /** Extra browser origins allowed to open the WebSocket (e.g. a dev server). */
   allowedOrigins?: string[]
 }
@@ -222,7 +227,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   if (opts.queue) {
     const serverAdapter = new ExpressAdapter()
     serverAdapter.setBasePath(DASHBOARD_PATH)
-    createBullBoard({ queues: [new BullAdapter(opts.queue)], serverAdapter })
+    const adapter =
+      opts.queue instanceof TranscodeQueue ? new BullpenBoardAdapter(opts.queue) : new BullAdapter(opts.queue)
+    createBullBoard({ queues: [adapter], serverAdapter })
     app.use(
       DASHBOARD_PATH,
       (_req: Request, res: Response, next: NextFunction) => {
