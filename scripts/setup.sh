@@ -40,3 +40,5 @@ if [[ -z "${FFMPEG_BIN:-}" && "${ELECTRON_SKIP_BINARY_DOWNLOAD:-}" == 1 ]]; then
 fi
 
 npm ci --no-audit --no-fund
+# The bundled static ffprobe is installed "chmod u+x" by its package: let every user of this checkout run it.
+chmod a+rx node_modules/@ffprobe-installer/*/ffprobe* 2>/dev/null || true

@@ -78,6 +78,25 @@ describe('findFfmpeg', () => {
     expect(p.source.ffprobe).toBe('beside-ffmpeg')
   })
 
+  it('takes the ffprobe beside an ffmpeg given by a relative path or a bare name', async () => {
+    for (const name of ['ffmpeg', 'ffprobe']) {
+      await writeFile(path.join(dir, name), '#!/bin/sh\n')
+      await chmod(path.join(dir, name), 0o755)
+    }
+    process.env['FFMPEG_PATH'] = path.relative(process.cwd(), path.join(dir, 'ffmpeg'))
+    expect(findFfmpeg()).toMatchObject({
+      ffprobe: path.join(dir, 'ffprobe'),
+      source: { ffprobe: 'beside-ffmpeg' },
+    })
+    process.env['FFMPEG_PATH'] = 'ffmpeg'
+    process.env['PATH'] = dir
+    expect(findFfmpeg()).toMatchObject({
+      ffmpeg: 'ffmpeg',
+      ffprobe: path.join(dir, 'ffprobe'),
+      source: { ffprobe: 'beside-ffmpeg' },
+    })
+  })
+
   it('falls back to PATH (the ffmpeg-static binary is not installed here)', () => {
     const p = findFfmpeg()
     expect(p.source.ffmpeg).toMatch(/^(ffmpeg-static|path)$/)
@@ -202,6 +221,32 @@ describe('checkFfmpeg (real binaries)', () => {
     )
     expect((err as Error).message).toContain('FFMPEG_PATH / FFPROBE_PATH')
   })
+})
+
+describe('checkFfmpeg: the program must be the one it stands for', () => {
+  it.runIf(realFfmpeg !== null && realFfprobe !== null)(
+    'refuses an ffmpeg given as ffprobe, and a program that prints nothing',
+    async () => {
+      const swapped = await checkFfmpeg({
+        ffmpegPath: realFfmpeg as string,
+        ffprobePath: realFfmpeg as string,
+      }).catch((e: unknown) => e)
+      expect(swapped).toBeInstanceOf(FfmpegMissingError)
+      expect((swapped as Error).message).toMatch(
+        /^ffprobe not usable: ffprobe from .* is not ffprobe \(its -version says "ffmpeg version /,
+      )
+      expect((swapped as Error).message).toContain('set FFPROBE_PATH to the executable')
+      const silent = path.join(dir, 'silent')
+      await writeFile(silent, '#!/bin/sh\nexit 0\n')
+      await chmod(silent, 0o755)
+      const quiet = await checkFfmpeg({ ffmpegPath: silent, ffprobePath: realFfprobe as string }).catch(
+        (e: unknown) => e,
+      )
+      expect((quiet as Error).message).toMatch(
+        /^ffmpeg not usable: .* is not ffmpeg \(its -version says nothing\)/,
+      )
+    },
+  )
 })
 
 describe('listEncoders', () => {

@@ -2,7 +2,7 @@
  * The one place where the ffmpeg and ffprobe binaries are found (CONVENTIONS 8), checked, and handed to
  * fluent-ffmpeg. Nothing else in Bullpen looks for them.
  */
-import { accessSync, constants, statSync } from 'node:fs'
+import { accessSync, constants, existsSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import ffmpegStaticPath from 'ffmpeg-static'
@@ -80,14 +80,17 @@ export function unpackedAsarPath(p: string): string {
 }
 
 /**
- * The ffprobe binary of `@ffprobe-installer/ffprobe` (a static build for this platform, from an optional dependency),
- * or null: an unsupported platform, or the package installed without its binary (the package throws then). Inside a
+ * The static ffprobe that `@ffprobe-installer/ffprobe` installs for this platform (an optional dependency per
+ * platform), or null when there is none. Resolved here rather than through the package's entry, which throws on
+ * other platforms and follows `npm_config_platform` / `npm_config_arch` (set inside any `npm run`). Inside a
  * packaged app, its `app.asar.unpacked` copy.
  */
 export function installerFfprobe(): string | null {
   try {
-    const mod = createRequire(import.meta.url)('@ffprobe-installer/ffprobe') as { path?: unknown }
-    return typeof mod.path === 'string' ? unpackedAsarPath(mod.path) : null
+    const file = createRequire(import.meta.url).resolve(
+      `@ffprobe-installer/${process.platform}-${process.arch}/${exeName('ffprobe')}`,
+    )
+    return unpackedAsarPath(file)
   } catch {
     return null
   }
@@ -142,20 +145,28 @@ export function findFfmpeg(opts: FfmpegLocateOptions = {}): FfmpegPaths {
     source.ffprobe = 'env'
     source.ffprobeEnv = ffprobeEnv.name
   } else {
-    const beside =
-      ffmpeg !== null && path.isAbsolute(ffmpeg) ? path.join(path.dirname(ffmpeg), exeName('ffprobe')) : null
+    // The ffmpeg's own file: a bare name is the one PATH gives, a relative path is taken from the working folder.
+    const ffmpegFile =
+      ffmpeg === null || path.isAbsolute(ffmpeg)
+        ? ffmpeg
+        : /[\\/]/.test(ffmpeg)
+          ? path.resolve(ffmpeg)
+          : findOnPath(ffmpeg)
+    const beside = ffmpegFile !== null ? path.join(path.dirname(ffmpegFile), exeName('ffprobe')) : null
+    const bundled = installerFfprobe()
     if (beside !== null && isExecutableFile(beside)) {
       ffprobe = beside
       source.ffprobe = 'beside-ffmpeg'
-    } else {
-      const bundled = installerFfprobe()
-      if (bundled !== null && isExecutableFile(bundled)) {
-        ffprobe = bundled
-        source.ffprobe = 'ffprobe-installer'
-      } else {
-        ffprobe = findOnPath('ffprobe')
-        if (ffprobe !== null) source.ffprobe = 'path'
-      }
+    } else if (bundled !== null && isExecutableFile(bundled)) {
+      ffprobe = bundled
+      source.ffprobe = 'ffprobe-installer'
+    } else if ((ffprobe = findOnPath('ffprobe')) !== null) {
+      source.ffprobe = 'path'
+    } else if (bundled !== null && existsSync(bundled)) {
+      // There but not executable by this user (npm's install of it runs `chmod u+x`): the check says so, instead of
+      // reporting an ffprobe found nowhere.
+      ffprobe = bundled
+      source.ffprobe = 'ffprobe-installer'
     }
   }
 
@@ -278,23 +289,42 @@ export async function checkFfmpeg(opts?: FfmpegLocateOptions, known?: string): P
     if (e.code === 'EACCES') return 'is not executable'
     return `does not run (${e.message.split('\n')[0] ?? ''})`
   }
-  if (ff.status === 'rejected') problems.push(`ffmpeg from ${describeSource('ffmpeg', paths)} ${why(ff)}`)
-  if (fp.status === 'rejected') problems.push(`ffprobe from ${describeSource('ffprobe', paths)} ${why(fp)}`)
-  if (ff.status === 'rejected' || fp.status === 'rejected') {
-    const missing = [ff.status === 'rejected' ? 'ffmpeg' : '', fp.status === 'rejected' ? 'ffprobe' : '']
-      .filter(Boolean)
-      .join(' and ')
-    const vars = [
-      ff.status === 'rejected' ? 'FFMPEG_PATH' : '',
-      fp.status === 'rejected' ? 'FFPROBE_PATH' : '',
-    ]
-      .filter(Boolean)
-      .join(' / ')
+  /** What is wrong with one binary, or null: it runs and says it is that program ("ffprobe version …"). */
+  const problem = (bin: 'ffmpeg' | 'ffprobe', r: PromiseSettledResult<string>): string | null => {
+    const from = `${bin} from ${describeSource(bin, paths)}`
+    if (r.status === 'rejected') {
+      const hint =
+        paths.source[bin] === 'ffprobe-installer' && (r.reason as NodeJS.ErrnoException).code === 'EACCES'
+          ? ` by this user (npm installs it with "chmod u+x": run "chmod a+rx ${paths[bin]}")`
+          : ''
+      return `${from} ${why(r)}${hint}`
+    }
+    if (!r.value.toLowerCase().startsWith(`${bin} version`)) {
+      return `${from} is not ${bin} (its -version says ${r.value ? `"${r.value.slice(0, 80)}"` : 'nothing'})`
+    }
+    return null
+  }
+  const ffProblem = problem('ffmpeg', ff)
+  const fpProblem = problem('ffprobe', fp)
+  for (const p of [ffProblem, fpProblem]) if (p !== null) problems.push(p)
+  if (ff.status === 'rejected' || fp.status === 'rejected' || problems.length > 0) {
+    const missing = [ffProblem ? 'ffmpeg' : '', fpProblem ? 'ffprobe' : ''].filter(Boolean).join(' and ')
+    const vars = [ffProblem ? 'FFMPEG_PATH' : '', fpProblem ? 'FFPROBE_PATH' : ''].filter(Boolean).join(' / ')
     throw new FfmpegMissingError(
       `${missing} not usable: ${problems.join('; ')}. Install ffmpeg (it includes ffprobe: "sudo apt install ffmpeg", ` +
         `"brew install ffmpeg", or https://ffmpeg.org/download.html), or set ${vars} to the executable.`,
     )
   }
+  logger.debug(
+    {
+      ffmpeg: paths.ffmpeg,
+      ffprobe: paths.ffprobe,
+      source: paths.source,
+      ffmpegVersion: ff.value,
+      ffprobeVersion: fp.value,
+    },
+    'ffmpeg and ffprobe checked',
+  )
   return { ...paths, ffmpegVersion: ff.value, ffprobeVersion: fp.value }
 }
 
@@ -447,7 +477,10 @@ function recall(paths: FfmpegPaths, file: string): Promise<Recalled> {
     probeVersionOf.seed(ffprobe, rec.ffprobeVersion)
     encodersOf.seed(ffmpeg, rec.encoders)
     formatsOf.seed(ffmpeg, rec.formats)
-    logger.debug({ file }, 'ffmpeg and ffprobe are as recorded: their lists are not read again')
+    logger.debug(
+      { file, ffmpeg, ffprobe },
+      'ffmpeg and ffprobe are as recorded: their lists are not read again',
+    )
     return { record: rec, stamps }
   })()
   recalling = { key, result }
