@@ -308,7 +308,9 @@ export class BullpenNode {
         finish()
       }
       const ev = this.queue.events
-      // A job may start before this subscription does (the first of a batch): its first progress announces it.
+      // A job may start before this subscription does (the first of a batch): its first progress announces it, and its
+      // 'active' event (which can come later) then says nothing more. A failed or stalled attempt is announced again
+      // when the job restarts.
       const started = new Set<string>()
       unsubscribers.push(
         ev.on('progress', ({ jobId, progress }) => {
@@ -320,12 +322,16 @@ export class BullpenNode {
           handlers.onProgress?.(jobId, progress)
         }),
         ev.on('active', ({ jobId }) => {
-          if (!pending.has(jobId)) return
+          if (!pending.has(jobId) || started.has(jobId)) return
           started.add(jobId)
           handlers.onActive?.(jobId)
         }),
+        ev.on('stalled', ({ jobId }) => started.delete(jobId)),
         ev.on('completed', ({ jobId }) => void check(jobId)),
-        ev.on('failed', ({ jobId }) => void check(jobId)),
+        ev.on('failed', ({ jobId }) => {
+          started.delete(jobId)
+          void check(jobId)
+        }),
         ev.on('removed', ({ jobId }) => void check(jobId)),
       )
       // Events can be missed across a Redis restart: look at the jobs themselves now and then too.
