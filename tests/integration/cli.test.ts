@@ -104,7 +104,10 @@ describe('bullpen transcode', () => {
     expect(startedAt, r.stdout).toBeGreaterThan(-1)
     expect(lines.findIndex((l) => l.startsWith(`progress ${id} `))).toBeGreaterThan(startedAt)
     // Once: its own 'active' event, arriving after the progress that announced it, says nothing more.
-    expect(lines.filter((l) => l.startsWith(`started ${id} `)), r.stdout).toHaveLength(1)
+    expect(
+      lines.filter((l) => l.startsWith(`started ${id} `)),
+      r.stdout,
+    ).toHaveLength(1)
     const p = await ffprobe(join(out, 'real-360p-17s.webm'))
     const v = p.streams.find((s) => s.codec_type === 'video')
     expect(v).toMatchObject({ codec_name: 'vp9', width: 426, height: 240 })
