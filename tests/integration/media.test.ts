@@ -216,6 +216,26 @@ describe('awkward video', () => {
     expect([await sha(dash), await sha(uni)]).toEqual(before)
   })
 
+  it('an mp4 whose streams start late (-itsoffset 5) converts, its 17 s verified as 17 s, not 22', async () => {
+    // ffmpeg 5.1's ffprobe gives such a file the duration of its streams plus the empty edit before them.
+    const late = path.join(inDir, 'late.mp4')
+    execFileSync(FFMPEG, [
+      '-v',
+      'error',
+      '-y',
+      '-itsoffset',
+      '5',
+      '-i',
+      media('real-360p-17s.mp4'),
+      '-c',
+      'copy',
+      late,
+    ])
+    const r = await convert(late, { format: 'mp4', resize: { height: 240 } })
+    expectVideo(r.probe, 'h264', 426, 240)
+    expectDuration(r.probe, 17.06)
+  })
+
   it('a webm without duration converts with indeterminate progress', async () => {
     const nodur = path.join(inDir, 'nodur.webm')
     // A webm written to a pipe has no duration in its header, like many browser recordings.

@@ -139,8 +139,8 @@ describe('the bundled ffprobe (@ffprobe-installer/ffprobe)', () => {
     useFfmpeg({ ffprobePath: realFfprobe as string })
     const system = await probeAll()
     expect(Object.keys(bundled).length).toBeGreaterThan(8)
-    // Containers' durations differ between ffmpeg versions (5.1 and the bundled 6.x read some MP4 edit lists
-    // differently: 1.311 s against 1.166 s for the phone clip): within the tolerance an output is verified with.
+    // Containers' durations may differ between ffmpeg versions (5.1 and the bundled 6.x read MP4 edit lists
+    // differently): within the tolerance an output is verified with.
     const durations = (all: Record<string, unknown>): Record<string, number | null> =>
       Object.fromEntries(
         Object.entries(all).flatMap(([f, v]) =>

@@ -66,8 +66,10 @@ describe('checkInput', () => {
 
 describe('summarize', () => {
   it('gives the display size and what the file has', () => {
+    // The file says 1.311 s (ffmpeg 5.1 counts the 0.144 s empty edit before its video); what plays, and what an
+    // output lasts, is the video's 1.166 s.
     expect(summarize(fixture('phone-rotated-vfr-noaudio'))).toEqual({
-      durationSec: 1.311,
+      durationSec: 1.1664,
       hasVideo: true,
       hasAudio: false,
       width: 720,
@@ -80,6 +82,54 @@ describe('summarize', () => {
       height: null,
     })
     expect(summarize(fixture('nodur')).durationSec).toBeNull()
+  })
+})
+
+describe('parseProbe durations', () => {
+  const raw = (format: { duration: string; start_time: string }, ...streams: [string, string][]) => ({
+    format: { format_name: 'mov,mp4,m4a,3gp,3g2,mj2', ...format },
+    streams: streams.map(([start_time, duration], index) => ({
+      index,
+      codec_type: index === 0 ? 'video' : 'audio',
+      codec_name: index === 0 ? 'h264' : 'aac',
+      width: 640,
+      height: 360,
+      start_time,
+      duration,
+    })),
+  })
+  it("takes the streams' span when the file's duration counts a leading empty edit (ffmpeg 5.1, -itsoffset)", () => {
+    const info = parseProbe(
+      raw(
+        { duration: '25.000000', start_time: '4.976009' },
+        ['5.000000', '20.000000'],
+        ['4.976009', '20.023220'],
+      ),
+      '/m/offset.mp4',
+      1000,
+    )
+    expect(info.durationSec).toBeCloseTo(20.024, 3)
+  })
+  it("keeps the file's duration otherwise (a transport stream that starts at 1.4 s, streams without durations)", () => {
+    const ts = parseProbe(
+      raw(
+        { duration: '10.000000', start_time: '1.400000' },
+        ['1.400000', '10.000000'],
+        ['1.420000', '9.980000'],
+      ),
+      '/m/a.ts',
+      1000,
+    )
+    expect(ts.durationSec).toBe(10)
+    const mkv = parseProbe(
+      {
+        format: { format_name: 'matroska,webm', duration: '7.5', start_time: '0.000000' },
+        streams: [{ index: 0, codec_type: 'audio', codec_name: 'opus' }],
+      },
+      '/m/a.mkv',
+      1000,
+    )
+    expect(mkv.durationSec).toBe(7.5)
   })
 })
 

@@ -47,6 +47,7 @@ interface RawStream {
   channels?: number
   sample_rate?: string
   duration?: string
+  start_time?: string
   disposition?: { attached_pic?: number }
   tags?: Record<string, string>
   side_data_list?: { side_data_type?: string; rotation?: number }[]
@@ -54,7 +55,7 @@ interface RawStream {
 
 interface RawProbe {
   streams?: RawStream[]
-  format?: { format_name?: string; duration?: string; size?: string }
+  format?: { format_name?: string; duration?: string; start_time?: string; size?: string }
 }
 
 function num(v: string | number | undefined): number | null {
@@ -146,6 +147,17 @@ export function parseProbe(raw: RawProbe, file: string, size: number): MediaInfo
   if (durationSec === null || durationSec <= 0) {
     const d = streams.map((s) => num(s.duration)).filter((x): x is number => x !== null && x > 0)
     durationSec = d.length > 0 ? Math.max(...d) : null
+  } else {
+    // ffmpeg 5.1's MP4/MOV reader counts a leading empty edit (streams that start late, e.g. made with -itsoffset) in
+    // the file's duration but not in its start time: 25 s for 20 s of streams starting at 5 s, where ffmpeg 6 says
+    // 20 s. The file cannot outlast the end of its longest stream, counted from its start; an output (which starts at
+    // 0) was refused for lasting 20 s instead of 25.
+    const start = num(raw.format?.start_time) ?? 0
+    const ends = streams
+      .map((s) => (num(s.start_time) ?? Number.NaN) + (num(s.duration) ?? Number.NaN))
+      .filter((x) => Number.isFinite(x))
+    const span = ends.length > 0 ? Math.max(...ends) - start : Number.NaN
+    if (span > 0 && span < durationSec) durationSec = span
   }
   const info: MediaInfo = {
     path: file,
