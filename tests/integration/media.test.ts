@@ -68,6 +68,7 @@ interface Probed {
     height?: number
     pix_fmt?: string
     color_transfer?: string
+    start_time?: string
     side_data_list?: { side_data_type?: string; rotation?: number }[]
   }[]
 }
@@ -234,6 +235,31 @@ describe('awkward video', () => {
     const r = await convert(late, { format: 'mp4', resize: { height: 240 } })
     expectVideo(r.probe, 'h264', 426, 240)
     expectDuration(r.probe, 17.06)
+  })
+
+  it('an mp4 cut without re-encoding (-ss … -c copy) → mkv keeps its 6.1 s, sound and picture starting together', async () => {
+    // The cut keeps ~1 s of packets before its start, hidden by an edit list; Matroska has none.
+    const cut = path.join(inDir, 'cut.mp4')
+    execFileSync(FFMPEG, [
+      '-v',
+      'error',
+      '-y',
+      '-ss',
+      '3.3',
+      '-i',
+      media('real-360p-17s.mp4'),
+      '-t',
+      '6.1',
+      '-c',
+      'copy',
+      cut,
+    ])
+    const r = await convert(cut, { format: 'mkv' })
+    expectDuration(r.probe, 6.1)
+    const [v] = streamsOf(r.probe, 'video')
+    const [a] = streamsOf(r.probe, 'audio')
+    expect(a?.codec_name).toBe('aac') // copied, not re-encoded
+    expect(Math.abs(Number(a?.start_time) - Number(v?.start_time))).toBeLessThan(0.1)
   })
 
   it('a webm without duration converts with indeterminate progress', async () => {

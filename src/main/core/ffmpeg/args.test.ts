@@ -286,6 +286,8 @@ describe('buildFfmpegArgs', () => {
       expect(p.subtitles).toBe('copied')
       expect(opt(p.args, '-c:s:0')).toBe('copy')
       expect(opt(p.args, '-c:a')).toBe('copy')
+      // Matroska has no edit list: audio packets before the start are not copied.
+      expect(opt(p.args, '-copypriorss:a')).toBe('0')
       expect(p.audioCodec).toBe('ac3')
     })
     it('gif/mp3/m4a and drop mode: dropped with -sn', () => {

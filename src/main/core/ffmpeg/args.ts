@@ -264,6 +264,10 @@ export function buildFfmpegArgs(
       (spec.format === 'm4a' && a.codec === 'aac')
     ) {
       args.push('-c:a', 'copy')
+      // An MP4/MOV cut without re-encoding (-ss … -c copy, phone trims) keeps packets before its start, which its edit
+      // list hides. Matroska has no edit list: copied as they are, they became a second of audio before the picture
+      // and the output outlasted its input. Packets before the start are dropped (re-encoded video drops its own).
+      if (spec.format === 'mkv') args.push('-copypriorss:a', '0')
       plan.audioCodec = a.codec
     } else {
       args.push('-c:a', 'aac', '-b:a', a.channels > 2 ? '384k' : '160k')
