@@ -583,6 +583,17 @@ describe('Bull Board over a Bullpen queue', () => {
       const add = await api('POST', '/add', { name: 'x', data: fakeJobData('/m/other.mp4'), options: {} })
       expect(add.status).toBe(400)
       expect((await q.stats()).waiting).toBe(1)
+
+      // Emptying the waiting list from the board frees the files of the jobs it deleted.
+      expect((await api('PUT', '/empty')).status).toBe(200)
+      expect((await q.stats()).waiting).toBe(0)
+      expect(await dedupeKeys()).toBe(0)
+
+      // Obliterating deletes Bullpen's keys with Bull's: nothing of the queue is left.
+      await q.add(fakeJobData('/m/board-last.mp4'))
+      expect((await api('PUT', '/pause')).status).toBe(200)
+      expect((await api('PUT', '/obliterate', {})).status).toBe(200)
+      expect(await q.connections.client.keys(`${q.prefix}:${q.name}:*`)).toEqual([])
     } finally {
       await srv.close()
       await q.obliterate()

@@ -764,10 +764,11 @@ export class TranscodeQueue {
 
   /**
    * Deletes the whole queue from Redis (every job, and Bullpen's own keys). For tests and "reset everything".
+   * Without `force`, Bull refuses while jobs are active.
    */
-  async obliterate(): Promise<void> {
+  async obliterate(options: { force?: boolean } = {}): Promise<void> {
     await this.ready()
-    await this.bull.obliterate({ force: true })
+    await this.bull.obliterate({ force: options.force ?? true })
     const client = this.connections.client
     let cursor = '0'
     do {

@@ -7,7 +7,7 @@
  * - remove: Bullpen's remove, which releases the key and tells every window (they kept showing the job);
  * - edited data must pass the payload schema (a worker would refuse it anyway, after taking it);
  * - no job is added from the dashboard: a job needs its probe and its key (add files from the app or `bullpen add`);
- * - clean also sweeps the keys of the jobs it removed.
+ * - clean and empty also sweep the keys of the jobs they removed; obliterate deletes Bullpen's keys with Bull's.
  * Refusals carry an HTTP status, which the board shows with the message.
  */
 import { BullAdapter } from '@bull-board/api/bullAdapter'
@@ -51,6 +51,15 @@ export class BullpenBoardAdapter extends BullAdapter {
   override async clean(status: JobCleanStatus, graceTimeMs: number): Promise<void> {
     await super.clean(status, graceTimeMs)
     await this.transcodeQueue.sweepDedupeKeys()
+  }
+
+  override async empty(): Promise<void> {
+    await super.empty()
+    await this.transcodeQueue.sweepDedupeKeys()
+  }
+
+  override obliterate(options: { force?: boolean } = {}): Promise<void> {
+    return this.transcodeQueue.obliterate({ force: options.force === true })
   }
 
   /** The job with its retry, remove and update routed through Bullpen. */
