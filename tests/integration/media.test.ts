@@ -217,21 +217,27 @@ describe('awkward video', () => {
     expect([await sha(dash), await sha(uni)]).toEqual(before)
   })
 
-  it('an mp4 whose streams start late (-itsoffset 5) converts, its 17 s verified as 17 s, not 22', async () => {
-    // ffmpeg 5.1's ffprobe gives such a file the duration of its streams plus the empty edit before them.
-    const late = path.join(inDir, 'late.mp4')
-    execFileSync(FFMPEG, [
+  /** The 17 s sample copied without re-encoding into inDir/name, with input and output options around `-i`. */
+  function remux(name: string, inputOpts: string[], outputOpts: string[]): string {
+    const out = path.join(inDir, name)
+    const args = [
       '-v',
       'error',
       '-y',
-      '-itsoffset',
-      '5',
+      ...inputOpts,
       '-i',
       media('real-360p-17s.mp4'),
+      ...outputOpts,
       '-c',
       'copy',
-      late,
-    ])
+    ]
+    execFileSync(FFMPEG, [...args, out])
+    return out
+  }
+
+  it('an mp4 whose streams start late (-itsoffset 5) converts, its 17 s verified as 17 s, not 22', async () => {
+    // ffmpeg 5.1's ffprobe gives such a file the duration of its streams plus the empty edit before them.
+    const late = remux('late.mp4', ['-itsoffset', '5'], [])
     const r = await convert(late, { format: 'mp4', resize: { height: 240 } })
     expectVideo(r.probe, 'h264', 426, 240)
     expectDuration(r.probe, 17.06)
@@ -239,21 +245,7 @@ describe('awkward video', () => {
 
   it('an mp4 cut without re-encoding (-ss … -c copy) → mkv keeps its 6.1 s, sound and picture starting together', async () => {
     // The cut keeps ~1 s of packets before its start, hidden by an edit list; Matroska has none.
-    const cut = path.join(inDir, 'cut.mp4')
-    execFileSync(FFMPEG, [
-      '-v',
-      'error',
-      '-y',
-      '-ss',
-      '3.3',
-      '-i',
-      media('real-360p-17s.mp4'),
-      '-t',
-      '6.1',
-      '-c',
-      'copy',
-      cut,
-    ])
+    const cut = remux('cut.mp4', ['-ss', '3.3'], ['-t', '6.1'])
     const r = await convert(cut, { format: 'mkv' })
     expectDuration(r.probe, 6.1)
     const [v] = streamsOf(r.probe, 'video')
