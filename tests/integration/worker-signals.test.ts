@@ -220,3 +220,20 @@ describe('a closed terminal (SIGHUP)', () => {
     expect((await readdir(out)).filter((f) => !f.startsWith('.'))).toEqual([])
   })
 })
+
+describe('a worker killed outright (SIGKILL, a crash)', () => {
+  // No exit hook runs: on Linux the kernel kills the encode (parent-death signal, set through setpriv).
+  it.runIf(process.platform === 'linux')(
+    'takes its encodes with it instead of leaving them orphaned',
+    async () => {
+      await queue.empty()
+      const { worker, ffmpegs } = await encodingWorker('d6', 'killed')
+      expect(ffmpegs.length).toBe(1)
+      worker.kill('SIGKILL')
+      await exited(worker)
+      for (const pid of ffmpegs) {
+        await waitFor(async () => !(await isRunning(pid)), `ffmpeg ${pid} to be gone`, 5_000)
+      }
+    },
+  )
+})

@@ -5,7 +5,7 @@
  * fail the job's attempt. Since they then no longer die with the terminal either, every one still running is killed
  * when this process exits (the CLI makes SIGHUP, a closed terminal, an exit).
  */
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 
 /** Whether children get a process group of their own: everywhere but Windows (no such groups there). */
 export const OWN_GROUP = process.platform !== 'win32'
@@ -24,6 +24,32 @@ export function killOnExit(proc: ChildProcess): void {
   live.add(proc)
   proc.once('exit', () => live.delete(proc))
   proc.once('error', () => live.delete(proc))
+}
+
+/**
+ * `process.on('exit')` never runs when this process is killed outright (SIGKILL, the OOM killer, a crash): an ffmpeg
+ * in a group of its own would then encode on to the end, orphaned, while its job is recovered and redone elsewhere.
+ * On Linux the kernel can kill it instead, with a parent-death signal set between fork and exec; Node cannot set one,
+ * so the encode is started through util-linux's `setpriv --pdeathsig KILL --`, which sets it and execs ffmpeg (same
+ * process, same pid). Null where that is not available (not Linux, no setpriv, or one without --pdeathsig): there
+ * the exit hook above is all there is.
+ */
+export function deathGuard(): readonly string[] | null {
+  if (guard === undefined) guard = findDeathGuard()
+  return guard
+}
+
+let guard: readonly string[] | null | undefined
+
+function findDeathGuard(): readonly string[] | null {
+  if (process.platform !== 'linux' || process.env['BULLPEN_NO_PDEATHSIG'] === '1') return null
+  for (const bin of ['/usr/bin/setpriv', '/bin/setpriv']) {
+    const args = ['--pdeathsig', 'KILL', '--']
+    // One ~1 ms run, once per process: an old setpriv without the option fails here, not under an encode.
+    const r = spawnSync(bin, [...args, 'true'], { stdio: 'ignore', timeout: 5000 })
+    if (r.status === 0) return [bin, ...args]
+  }
+  return null
 }
 
 /** What {@link runCaptured} rejects with: execFile's shape (`code`, `killed`, `stderr`), which callers read. */

@@ -8,7 +8,7 @@ import { setPriority } from 'node:os'
 import path from 'node:path'
 import { FfmpegMissingError, JobCancelledError, TranscodeError } from '../errors'
 import { logger } from '../logger'
-import { killOnExit, OWN_GROUP } from './children'
+import { deathGuard, killOnExit, OWN_GROUP } from './children'
 import { ffmpegPaths, fluentCommand } from './locate'
 import { createProgressTracker, type ProgressSnapshot } from './progress'
 
@@ -55,16 +55,35 @@ const PROGRESS_ARGS = ['-progress', 'pipe:1', '-nostats']
 const running = new Map<string, AbortController>()
 
 /**
- * Starts ffmpeg in a process group of its own (see children.ts): fluent-ffmpeg has no option for it, so its spawn of
- * this one command gets `detached`.
+ * Starts ffmpeg in a process group of its own, and on Linux with a parent-death signal (see children.ts):
+ * fluent-ffmpeg has no option for either, so its spawn of this one command gets `detached` and, with the guard, runs
+ * `setpriv … -- <ffmpeg> <args>` (fluent looks the binary up just before it spawns, synchronously once known).
  */
-function ownProcessGroup(command: ReturnType<typeof fluentCommand>): void {
-  if (!OWN_GROUP) return
+function guardedSpawn(command: ReturnType<typeof fluentCommand>): void {
+  const guard = deathGuard()
+  if (!OWN_GROUP && !guard) return
+  type PathLookup = (cb: (err: unknown, bin?: string) => void) => void
   type Spawn = (args: string[], options: object, ...rest: unknown[]) => unknown
-  const c = command as unknown as { _spawnFfmpeg: Spawn }
+  const c = command as unknown as { _spawnFfmpeg: Spawn; _getFfmpegPath: PathLookup }
   const spawnFfmpeg = c._spawnFfmpeg
-  c._spawnFfmpeg = function (this: unknown, args, options, ...rest) {
-    return spawnFfmpeg.call(this, args, { ...options, detached: true }, ...rest)
+  const lookUp = c._getFfmpegPath
+  c._spawnFfmpeg = function (this: typeof c, args, options, ...rest) {
+    const opts = { ...options, detached: OWN_GROUP }
+    if (!guard) return spawnFfmpeg.call(this, args, opts, ...rest)
+    lookUp.call(this, (err, bin) => {
+      if (err || !bin) {
+        // No binary: fluent's own spawn says so.
+        spawnFfmpeg.call(this, args, opts, ...rest)
+        return
+      }
+      this._getFfmpegPath = (cb) => cb(null, guard[0])
+      try {
+        spawnFfmpeg.call(this, [...guard.slice(1), bin, ...args], opts, ...rest)
+      } finally {
+        this._getFfmpegPath = lookUp
+      }
+    })
+    return undefined
   }
 }
 
@@ -199,7 +218,7 @@ export function runFfmpeg(opts: RunOptions): Promise<RunResult> {
     }
     const { ffmpeg } = ffmpegPaths()
     const command = fluentCommand({ stdoutLines: LOG_TAIL_LINES })
-    ownProcessGroup(command)
+    guardedSpawn(command)
     command
       .input(input.arg)
       .inputOptions(['-hide_banner', '-nostdin', ...input.options])
@@ -235,7 +254,10 @@ export function runFfmpeg(opts: RunOptions): Promise<RunResult> {
       proc = (command as unknown as { ffmpegProc?: ChildProcess }).ffmpegProc
       if (proc) killOnExit(proc)
       lowerPriority(proc, jobId)
-      const argv = proc?.spawnargs ?? [ffmpeg]
+      // ffmpeg's own command line, without the setpriv in front of it.
+      const guard = deathGuard()
+      const spawned = proc?.spawnargs ?? [ffmpeg]
+      const argv = guard && spawned[0] === guard[0] ? spawned.slice(guard.length) : spawned
       logger.info({ jobId, cmd: argv.map(shellQuote).join(' ') }, 'ffmpeg started')
       armStall()
       if (controller.signal.aborted) onAbort()
