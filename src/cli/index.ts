@@ -20,6 +20,7 @@ import { FfmpegMissingError, RedisUnavailableError, UserFacingError, errorMessag
 import { prefetchProbes } from '../main/core/ffmpeg'
 import { logger } from '../main/core/logger'
 import { BullpenNode, type NodeKind } from '../main/core/node'
+import type { CancelOutcome } from '../main/core/queue'
 import { POOL_MODES, type PoolConfig, PoolConfigSchema, type PoolMode } from '../main/core/pool/config'
 import { DEFAULT_CONCURRENCY, MAX_CONCURRENCY } from '../main/core/settings'
 import { formatBytes, formatEta, parseDuration, table } from './format'
@@ -637,6 +638,13 @@ export function buildProgram(): Command {
       })
   }
 
+  /** What a cancel did, in words; one that did nothing is an error (exit 1), as for retry and remove. */
+  const cancelled = (id: string, outcome: CancelOutcome): string => {
+    if (outcome === 'not-found') throw new Error(`job ${id} does not exist`)
+    if (outcome === 'finished') throw new Error(`job ${id} has already finished; nothing to cancel`)
+    return outcome === 'removed' ? 'removed from the queue' : 'stopping on the node that runs it'
+  }
+
   const jobCommand = (verb: 'retry' | 'cancel' | 'remove', describe: string): void => {
     program
       .command(verb)
@@ -647,8 +655,10 @@ export function buildProgram(): Command {
           let bad = 0
           for (const id of ids) {
             try {
-              await node.queue[verb](id)
-              console.log(`${verb} ${id}: ok`)
+              let said = 'ok'
+              if (verb === 'cancel') said = cancelled(id, await node.queue.cancel(id))
+              else await node.queue[verb](id)
+              console.log(`${verb} ${id}: ${said}`)
             } catch (err) {
               bad++
               console.error(`${verb} ${id}: ${errorMessage(err)}`)

@@ -113,6 +113,11 @@ describe('bullpen transcode', () => {
     expect(v).toMatchObject({ codec_name: 'vp9', width: 426, height: 240 })
     expect(p.streams.find((s) => s.codec_type === 'audio')?.codec_name).toBe('opus')
     expect(Number(p.format.duration)).toBeCloseTo(17.06, 0)
+    const cancel = await bullpen(['cancel', id])
+    expect([cancel.code, cancel.stderr.split('\n')[0]]).toEqual([
+      1,
+      `cancel ${id}: job ${id} has already finished; nothing to cancel`,
+    ])
   })
 
   it('never writes over an existing file and keeps the input intact', async () => {
@@ -216,7 +221,13 @@ describe('bullpen transcode, interrupted', () => {
       10_000,
     )
     expect((await readdir(out)).filter((f) => !f.startsWith('.'))).toEqual([])
-    await bullpen(['cancel', id])
+    const cancel = await bullpen(['cancel', id])
+    expect([cancel.code, cancel.stdout.trim()]).toEqual([0, `cancel ${id}: removed from the queue`])
+    // A cancel that does nothing says why and fails, as retry and remove do.
+    const again = await bullpen(['cancel', id, '999999'])
+    expect(again.code).toBe(1)
+    expect(again.stderr).toContain(`cancel ${id}: job ${id} does not exist`)
+    expect(again.stderr).toContain('cancel 999999: job 999999 does not exist')
     const clean = await bullpen(['clean', '--grace', '1h'])
     expect(clean.stdout.trim()).toBe('removed 0 completed and 0 failed job(s) older than 1h')
   })
