@@ -243,7 +243,7 @@ function untilStopped(node: BullpenNode, beforeStop?: () => Promise<void>): Prom
 /**
  * `work` raced against SIGINT/SIGTERM, for the commands that follow their own jobs (`transcode`, `add --wait`). On a
  * first signal it stops following, with an ExitError (130) saying what becomes of the jobs; the caller's node then
- * stops and hands its running encodes back to the queue. A second signal exits at once.
+ * stops and hands its running encodes back to the queue. A second signal lets that finish; a third exits at once.
  */
 async function interruptible<T>(ids: readonly string[], work: Promise<T>): Promise<T> {
   let onSignal: ((sig: NodeJS.Signals) => void) | undefined
@@ -255,8 +255,18 @@ async function interruptible<T>(ids: readonly string[], work: Promise<T>): Promi
   const interrupted = new Promise<never>((_, reject) => {
     onSignal = (sig) => {
       stopListening()
-      process.once('SIGINT', () => process.exit(EXIT.interrupted))
-      process.once('SIGTERM', () => process.exit(EXIT.interrupted))
+      // The hand-back takes a moment (each ffmpeg stopped, its temp file removed): a second signal, often typed right
+      // after the first, says so instead of cutting it short; only a third exits at once.
+      let signals = 1
+      const more = (): void => {
+        if (++signals > 2) process.exit(EXIT.interrupted)
+        console.error(
+          'bullpen: handing the running encodes back to the queue and removing their temporary files; ' +
+            'one more Ctrl-C quits at once and may leave them behind.',
+        )
+      }
+      process.on('SIGINT', more)
+      process.on('SIGTERM', more)
       const list = ids.length > 8 ? `${ids.slice(0, 8).join(', ')}, …` : ids.join(', ')
       reject(
         new ExitError(
