@@ -302,6 +302,14 @@ function addOptions(cmd: Command): Command {
     )
 }
 
+/** Says so when the jobs about to be followed cannot start because the whole pool is paused (else a silent wait). */
+async function notePoolPaused(node: BullpenNode, ids: readonly string[]): Promise<void> {
+  if (ids.length === 0 || !(await node.queue.stats()).poolPaused) return
+  console.error(
+    'note: the pool is paused, so these jobs wait until `bullpen resume --all` (or the app) resumes it.',
+  )
+}
+
 async function enqueueFrom(
   node: BullpenNode,
   files: string[],
@@ -395,6 +403,7 @@ export function buildProgram(): Command {
         { work: true, ...(opts.concurrency ? { concurrency: opts.concurrency } : {}) },
         async (node) => {
           const { ids, refused, names } = await enqueueFrom(node, files, opts)
+          await notePoolPaused(node, ids)
           const finals = await interruptible(ids, followJobs(node, ids, names))
           const failed = finals.filter((v) => v.state !== 'completed').length
           if (failed > 0 || refused > 0) {
@@ -427,6 +436,7 @@ export function buildProgram(): Command {
           )
         }
         if (opts.wait) {
+          await notePoolPaused(node, ids)
           const finals = await interruptible(ids, followJobs(node, ids, names))
           const failed = finals.filter((v) => v.state !== 'completed').length
           if (failed > 0) throw new ExitError(EXIT.failed, `${failed} job(s) failed.`)
@@ -569,7 +579,7 @@ export function buildProgram(): Command {
             n.paused ? 'yes' : '',
             String(n.completedLastHour),
             `${Math.max(0, Math.round((Date.now() - n.lastSeen) / 1000))}s ago`,
-            n.ffmpegVersion,
+            /version (\S+)/.exec(n.ffmpegVersion)?.[1] ?? n.ffmpegVersion,
           ])
         }
         console.log(table(rows))
@@ -583,7 +593,11 @@ export function buildProgram(): Command {
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       await withNode(cmd, 'cli', {}, async (node) => {
-        const s = await node.queue.stats()
+        const stats = await node.queue.stats()
+        // Whether this data folder's worker is paused (`bullpen pause`), as it tells the pool; not this short-lived
+        // process's own flag, which is always false.
+        const self = (await node.listNodes()).find((n) => n.isSelf)
+        const s = { ...stats, localPaused: self?.paused ?? false }
         if (opts.json) console.log(JSON.stringify(s))
         else {
           console.log(table(Object.entries(s).map(([k, v]) => [k, String(v)])))

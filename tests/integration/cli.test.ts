@@ -181,6 +181,25 @@ describe('bullpen transcode', () => {
   })
 })
 
+describe('bullpen transcode, pool paused', () => {
+  it('says why its jobs wait while the whole pool is paused, and finishes once it is resumed', async () => {
+    const out = join(work, 'out-pool-paused')
+    await mkdir(out)
+    expect((await bullpen(['pause', '--all'])).code).toBe(0)
+    const transcode = bullpen(['transcode', join(media, 'video-only.mp4'), '--to', 'mkv', '--out', out])
+    const pausedJobs = async (): Promise<number> =>
+      (JSON.parse((await bullpen(['status', '--json'])).stdout) as { paused: number }).paused
+    await waitFor(async () => (await pausedJobs()) === 1, 'the job queued (paused)', 30_000)
+    // The note follows the queueing by one Redis round trip.
+    await new Promise((r) => setTimeout(r, 1000))
+    expect((await bullpen(['resume', '--all'])).code).toBe(0)
+    const r = await transcode
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stderr).toContain('note: the pool is paused, so these jobs wait until `bullpen resume --all`')
+    expect(await readdir(out)).toEqual(['video-only.mkv'])
+  })
+})
+
 describe('bullpen transcode, interrupted', () => {
   it('Ctrl-C (twice): exits 130 saying what becomes of the jobs; its running encode goes back to the queue, no temp file left', async () => {
     const out = join(work, 'interrupted')

@@ -194,6 +194,11 @@ describe('bullpen pause / resume (this node)', () => {
       await new Promise((r) => setTimeout(r, 3000))
       expect(await queue.getWaitingCount()).toBe(1)
       expect(await queue.isPaused()).toBe(false) // the pool is not paused, only this node
+      // `status` tells the worker's state, not that of its own short-lived process (it always said false).
+      expect(JSON.parse(await cliRun(['status', '--json'], data))).toMatchObject({
+        poolPaused: false,
+        localPaused: true,
+      })
       expect(await cliRun(['resume'], data)).toMatch(/resumed node/)
       await waitFor(
         async () => (await readdir(out)).includes('video-only.mkv'),
