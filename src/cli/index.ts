@@ -21,6 +21,8 @@ import { prefetchProbes } from '../main/core/ffmpeg'
 import { logger } from '../main/core/logger'
 import { BullpenNode, type NodeKind } from '../main/core/node'
 import type { CancelOutcome } from '../main/core/queue'
+import { parseRedisUrl } from '../main/core/redis'
+import { listenProblem } from '../main/core/server/auth'
 import { POOL_MODES, type PoolConfig, PoolConfigSchema, type PoolMode } from '../main/core/pool/config'
 import { DEFAULT_CONCURRENCY, MAX_CONCURRENCY } from '../main/core/settings'
 import { formatBytes, formatEta, parseDuration, table } from './format'
@@ -379,6 +381,15 @@ export function buildProgram(): Command {
       const g = action.optsWithGlobals<GlobalOpts>()
       if (g.verbose) logger.level = 'debug'
       else if (!process.env['BULLPEN_LOG_LEVEL']) logger.level = 'warn'
+      // A --redis that is no Redis URL is a usage error (2); a URL from the settings or the environment stays a
+      // Redis problem (3), found when the node starts.
+      if (g.redis !== undefined) {
+        try {
+          parseRedisUrl(g.redis)
+        } catch (err) {
+          throw new ExitError(EXIT.usage, `--redis: ${errorMessage(err)}`)
+        }
+      }
     })
 
   addOptions(
@@ -485,6 +496,8 @@ export function buildProgram(): Command {
         }
         const g = cmd.optsWithGlobals<GlobalOpts>()
         const token = opts.token ?? process.env['BULLPEN_TOKEN']
+        const problem = listenProblem(opts.host, token === '' ? undefined : token)
+        if (problem) throw new ExitError(EXIT.usage, problem)
         const node = await BullpenNode.start({
           kind: 'serve',
           work: opts.work,
@@ -611,7 +624,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--state <state>', 'which jobs').choices([...JOB_STATES]).default('waiting'))
     .addOption(new Option('--limit <n>', 'how many').argParser(positiveInt(10_000)).default(50))
     .option('--offset <n>', 'skip this many', (v) => Math.max(0, Number(v) || 0), 0)
-    .option('--json', 'machine-readable output (JSON lines)')
+    .option('--json', 'machine-readable output (one JSON object: items, total, offset)')
     .action(
       async (opts: { state: JobState; limit: number; offset: number; json?: boolean }, cmd: Command) => {
         await withNode(cmd, 'cli', {}, async (node) => {

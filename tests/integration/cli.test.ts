@@ -171,6 +171,10 @@ describe('bullpen transcode', () => {
       ['jobs', '--state', 'done'],
       ['status', '--bogus'],
       ['add'],
+      // Options that parse but cannot be: also usage errors (they exited 3 and 1).
+      ['status', '--redis', 'notaurl'],
+      ['serve', '--host', '0.0.0.0'],
+      ['serve', '--host', '0.0.0.0', '--token', 'short'],
     ]) {
       const r = await bullpen(args)
       expect(r.code, args.join(' ')).toBe(2)

@@ -19,6 +19,20 @@ export function isLoopbackHost(host: string): boolean {
   return false
 }
 
+/** Why `host` and `token` cannot be served together, in words; null when they can (the CLI's usage check too). */
+export function listenProblem(host: string, token: string | undefined): string | null {
+  if (!isLoopbackHost(host) && token === undefined) {
+    return (
+      `Refusing to listen on ${host} without a token: anyone on the network could control this node. ` +
+      'Give a token (--token or BULLPEN_TOKEN), or listen on 127.0.0.1.'
+    )
+  }
+  if (token !== undefined && token.length < MIN_TOKEN_LENGTH) {
+    return `The token is too short: use at least ${MIN_TOKEN_LENGTH} characters.`
+  }
+  return null
+}
+
 /** Compares a presented token with the expected one in constant time (both hashed first, so lengths leak nothing). */
 export function tokenMatches(given: string | undefined | null, expected: string): boolean {
   if (given === undefined || given === null || given === '') return false

@@ -38,7 +38,7 @@ import { BullpenBoardAdapter } from './board'
 import {
   hostnameOf,
   isLoopbackHost,
-  MIN_TOKEN_LENGTH,
+  listenProblem,
   originAllowed,
   presentedTokens,
   tokenCookieName,
@@ -142,17 +142,9 @@ function urlOf(req: IncomingMessage): URL {
  */
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const host = opts.host ?? '127.0.0.1'
-  const loopback = isLoopbackHost(host)
   const token = opts.token === undefined || opts.token === '' ? undefined : opts.token
-  if (!loopback && token === undefined) {
-    throw new UserFacingError(
-      `Refusing to listen on ${host} without a token: anyone on the network could control this node. ` +
-        'Give a token (--token or BULLPEN_TOKEN), or listen on 127.0.0.1.',
-    )
-  }
-  if (token !== undefined && token.length < MIN_TOKEN_LENGTH) {
-    throw new UserFacingError(`The token is too short: use at least ${MIN_TOKEN_LENGTH} characters.`)
-  }
+  const problem = listenProblem(host, token)
+  if (problem) throw new UserFacingError(problem)
   const api = opts.api
   const maxUploadBytes = opts.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES
   const allowedOrigins = opts.allowedOrigins ?? []
