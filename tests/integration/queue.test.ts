@@ -151,6 +151,20 @@ describe('TranscodeQueue', () => {
     expect((await q.stats()).paused).toBe(1)
   })
 
+  it('frees the file of an active job whose cancel waits for its node (one that died, say)', async () => {
+    const q = makeQueue(uniquePrefix('dedupe-cancelled'))
+    const data = jobData()
+    const a = await q.add(data)
+    // Taken as by a node that then died: active and locked, with nobody here to see the cancel request.
+    expect(String((await q.bull.getNextJob())?.id)).toBe(a.id)
+    expect(await q.cancel(a.id)).toBe('requested')
+    // Queueing the file again makes a new job: attached to the old one, it would only have been cancelled too.
+    const b = await q.add(data)
+    expect(b.duplicate).toBe(false)
+    expect(b.id).not.toBe(a.id)
+    expect(await q.add(data)).toEqual({ id: b.id, duplicate: true })
+  })
+
   it('keeps the last 100 completed jobs', async () => {
     const q = makeQueue(uniquePrefix('keep'))
     for (let i = 0; i < 106; i++) await q.add(jobData())

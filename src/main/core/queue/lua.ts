@@ -33,10 +33,15 @@ local function insertByPriority(list, prioKey, jobPrefix, jobId, prio, first)
 end
 `
 
-/** A job counts as live (blocks a duplicate) while it exists and is neither completed nor failed. */
+/**
+ * A job counts as live (blocks a duplicate) while it exists and is neither completed nor failed, nor waiting to be
+ * cancelled: a cancel request on a job whose node is gone waits until the job restarts, and the same file queued
+ * meanwhile must make a job of its own, not join one that is to be cancelled.
+ */
 const IS_LIVE = `
 local function isLive(jobPrefix, completedKey, failedKey, dedupeKey, id)
   if redis.call('EXISTS', jobPrefix .. id) == 1 then
+    if redis.call('EXISTS', jobPrefix .. 'bp:cancel:' .. id) == 1 then return false end
     return not redis.call('ZSCORE', completedKey, id) and not redis.call('ZSCORE', failedKey, id)
   end
   -- No job hash: live only while a reservation with a TTL lasts (an add in flight on a node of an older version).
