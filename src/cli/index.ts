@@ -149,6 +149,10 @@ function describeDone(v: JobView): string {
   return `failed ${v.id} ${v.name}: ${v.failedReason ?? 'unknown reason'}`
 }
 
+function describeRetry(v: JobView, reason: string): string {
+  return `retrying ${v.id} ${v.name} (attempt ${v.attemptsMade + 1} of ${v.attempts}): ${reason}`
+}
+
 /** Follows queued jobs with a progress bar per file on a terminal, plain lines otherwise. */
 async function followJobs(node: BullpenNode, ids: string[], names: Map<string, string>): Promise<JobView[]> {
   if (ids.length === 0) return []
@@ -167,6 +171,7 @@ async function followJobs(node: BullpenNode, ids: string[], names: Map<string, s
         }
       },
       onDone: (v) => console.log(describeDone(v)),
+      onRetry: (v, reason) => console.log(describeRetry(v, reason)),
     })
   }
   const bars = new cliProgress.MultiBar(
@@ -199,6 +204,10 @@ async function followJobs(node: BullpenNode, ids: string[], names: Map<string, s
   const finals = await node.follow(ids, {
     onActive: (id) => byId.get(id)?.update(0, { pct: '  0%' }),
     onProgress: show,
+    onRetry: (v, reason) => {
+      byId.get(v.id)?.update(0, { pct: 'retry', fps: '', speed: '', eta2: '' })
+      bars.log(`${describeRetry(v, reason)}\n`)
+    },
     onDone: (v) => {
       const bar = byId.get(v.id)
       if (v.state === 'completed') bar?.update(100, { pct: 'done', fps: '', speed: '', eta2: '' })

@@ -185,6 +185,44 @@ describe('bullpen transcode', () => {
   })
 })
 
+describe('bullpen transcode, a failed attempt', () => {
+  it('says that a job failed an attempt and will be retried, and why', async () => {
+    // The header (moov) first, then half of the media: the probe finds 17 s, the encode gets ~8 s and is refused.
+    const full = join(work, 'faststart.mp4')
+    await run(
+      'ffmpeg',
+      ['-v', 'error', '-i', join(media, 'real-360p-17s.mp4'), '-c', 'copy'].concat([
+        '-movflags',
+        '+faststart',
+        full,
+      ]),
+    )
+    const half = join(work, 'half.mp4')
+    await writeFile(half, (await readFile(full)).subarray(0, Math.floor((await stat(full)).size / 2)))
+    const out = join(work, 'out-retry')
+    await mkdir(out)
+    const child = spawn(process.execPath, [cli, 'transcode', half, '--to', 'mkv', '--out', out], {
+      env: {
+        ...process.env,
+        BULLPEN_REDIS_URL: redis.url,
+        BULLPEN_DATA_DIR: dataDir,
+        BULLPEN_LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    })
+    let stdout = ''
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+    const code = new Promise<number | null>((r) => child.once('close', r))
+    await waitFor(() => /^retrying /m.test(stdout), 'a retry line', 60_000)
+    const id = /^queued (\d+)/m.exec(stdout)?.[1] as string
+    expect(stdout).toMatch(new RegExp(`^retrying ${id} half\\.mp4 \\(attempt 2 of 3\\): .*lasts`, 'm'))
+    process.kill(-(child.pid as number), 'SIGINT')
+    expect(await code).toBe(130)
+    expect((await bullpen(['cancel', id])).code).toBe(0)
+  })
+})
+
 describe('bullpen transcode, pool paused', () => {
   it('says why its jobs wait while the whole pool is paused, and finishes once it is resumed', async () => {
     const out = join(work, 'out-pool-paused')

@@ -125,6 +125,8 @@ export interface QueueEvents {
   completed: { jobId: string; result: unknown }
   /** Final failure (no retries left, discarded, cancelled: reason `cancelled`). */
   failed: { jobId: string; reason: string }
+  /** An attempt failed and the job will be tried again after its backoff. */
+  retrying: { jobId: string; reason: string }
   /** Removed by a person (or cancelled while not running). */
   removed: { jobId: string }
   /** Its worker stopped renewing the lock; Bull put it back to waiting. */

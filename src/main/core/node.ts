@@ -80,6 +80,8 @@ export interface FollowHandlers {
   onProgress?(id: string, progress: JobProgress): void
   onActive?(id: string): void
   onDone?(view: JobView): void
+  /** An attempt failed and the job will be tried again (after its backoff); `reason` says why. */
+  onRetry?(view: JobView, reason: string): void
 }
 
 export class BullpenNode {
@@ -287,7 +289,8 @@ export class BullpenNode {
         clearInterval(poll)
         resolveAll(ids.map((id) => finals.get(id) as JobView))
       }
-      const check = async (id: string): Promise<void> => {
+      /** `failedAttempt`: why the attempt that has just failed did, when the job is to be tried again. */
+      const check = async (id: string, failedAttempt?: string): Promise<void> => {
         if (!pending.has(id)) return
         const v = await this.view(id).catch(() => undefined)
         if (v === undefined || !pending.has(id)) return
@@ -304,6 +307,8 @@ export class BullpenNode {
           pending.delete(id)
           finals.set(id, v)
           handlers.onDone?.(v)
+        } else if (failedAttempt !== undefined) {
+          handlers.onRetry?.(v, failedAttempt)
         }
         finish()
       }
@@ -328,9 +333,10 @@ export class BullpenNode {
         }),
         ev.on('stalled', ({ jobId }) => started.delete(jobId)),
         ev.on('completed', ({ jobId }) => void check(jobId)),
-        ev.on('failed', ({ jobId }) => {
+        ev.on('failed', ({ jobId }) => void check(jobId)),
+        ev.on('retrying', ({ jobId, reason }) => {
           started.delete(jobId)
-          void check(jobId)
+          void check(jobId, reason)
         }),
         ev.on('removed', ({ jobId }) => void check(jobId)),
       )

@@ -151,9 +151,11 @@ export class HandedBack extends Error {
 }
 
 interface BusMessage {
-  t: 'cancel' | 'active' | 'removed' | 'pause-node' | 'resume-node'
+  t: 'cancel' | 'active' | 'removed' | 'pause-node' | 'resume-node' | 'retrying'
   jobId?: string
   node?: string
+  /** With 'retrying': why the attempt failed. */
+  reason?: string
 }
 
 interface Running {
@@ -716,6 +718,17 @@ export class TranscodeQueue {
     }
     this.bull.on('completed', release)
     this.bull.on('failed', release)
+    // Bull announces only the final failure to every node; an attempt that will be tried again is said here.
+    this.bull.on('failed', (job: Bull.Job<JobData>, err: Error) => {
+      void job
+        .getState()
+        .then((state) =>
+          state === 'delayed' || state === 'waiting'
+            ? this.publish({ t: 'retrying', jobId: String(job.id), reason: err.message })
+            : undefined,
+        )
+        .catch((e: unknown) => this.log.debug({ err: errorMessage(e) }, 'retry not announced'))
+    })
     this.sweepTimer = setTimeout(() => {
       this.sweepDedupeKeys().catch((err: unknown) =>
         this.log.debug({ err: errorMessage(err) }, 'dedupe sweep'),
@@ -854,6 +867,8 @@ export class TranscodeQueue {
     if (typeof m.jobId !== 'string') return
     if (m.t === 'active') this.events.emit('active', { jobId: m.jobId, node: String(m.node ?? '') })
     else if (m.t === 'removed') this.events.emit('removed', { jobId: m.jobId })
+    else if (m.t === 'retrying')
+      this.events.emit('retrying', { jobId: m.jobId, reason: String(m.reason ?? '') })
     else if (m.t === 'cancel') {
       this.events.emit('cancel-requested', { jobId: m.jobId })
       this.running.get(m.jobId)?.controller.abort(new CancelRequested(m.jobId))
