@@ -147,7 +147,7 @@ function processJob(ctx: ProcessorContext) {
     }
     const inputPath = await localInputPath(data, ctx.nodeId)
     // A run of this job that died (kill -9, power cut) may have left its temp file beside the output.
-    await removeStaleTemps(data.outputDir, jobId)
+    await removeStaleTemps(data.outputDir, jobId, inputPath)
     const before = await ctx.ledger?.earlier<TranscodeResult>(jobId, data.dedupeKey)
     if (before) {
       // This job's output was committed by an earlier run whose completion never reached Redis.

@@ -3,7 +3,8 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { commitOutput, planOutput, tempPathFor } from './output'
+import { removeStaleTemps } from '../pool/fileService'
+import { commitOutput, isTempOf, planOutput, tempPathFor } from './output'
 
 let dir: string
 beforeEach(async () => {
@@ -55,6 +56,35 @@ describe('tempPathFor', () => {
     const t = tempPathFor(p('clip (1).webm'), '../../etc/x')
     expect(path.dirname(t)).toBe(dir)
     expect(path.basename(t)).toBe('.clip (1).bullpen-______etc_x.part.webm')
+  })
+})
+
+describe('the temp files of a job (isTempOf, removeStaleTemps)', () => {
+  it("are this input's and this job's only: others' files, and the input itself, are left alone", async () => {
+    const input = p('clip.mp4')
+    const mine = [
+      path.basename(tempPathFor(p('clip.webm'), '49')),
+      path.basename(tempPathFor(p('clip (2).webm'), '49')),
+      '.clip.bullpen-49.part-0123456789abcdef-1000.webm', // an upload partial
+    ]
+    const others = [
+      '.other.bullpen-49.part.mp4', // another input's job with the same id, in another queue or Redis database
+      '.clip.bullpen-491.part.webm', // another job
+      '.clip.bullpen-49.part.webm.txt',
+      'clip.bullpen-49.part.webm', // not hidden: not a temp file of ours
+      'clip.mp4',
+    ]
+    for (const name of [...mine, ...others]) await writeFile(p(name), name)
+    expect(mine.every((n) => isTempOf(n, input, '49'))).toBe(true)
+    expect(others.filter((n) => isTempOf(n, input, '49'))).toEqual([])
+    expect(await removeStaleTemps(dir, '49', input)).toBe(3)
+    expect((await readdir(dir)).sort()).toEqual([...others].sort())
+    // An input named like a temp file of its own job is no temp file (a sweep deleted it, and files beside it).
+    const odd = p('.x.bullpen-7.part.webm')
+    await writeFile(odd, 'input')
+    await writeFile(p('.y.bullpen-7.part.mp4'), 'another')
+    expect(await removeStaleTemps(dir, '7', odd)).toBe(0)
+    expect(await readFile(odd, 'utf8')).toBe('input')
   })
 })
 

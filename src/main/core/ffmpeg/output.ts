@@ -17,7 +17,7 @@ async function exists(p: string): Promise<boolean> {
   }
 }
 
-function samePath(a: string, b: string): boolean {
+export function samePath(a: string, b: string): boolean {
   const ra = path.resolve(a)
   const rb = path.resolve(b)
   // Windows and macOS file systems are usually case-insensitive: compare case-folded there.
@@ -66,8 +66,26 @@ export async function planOutput(inputPath: string, outputDir: string, extension
 export function tempPathFor(dest: string, jobId: string): string {
   const ext = path.extname(dest)
   const base = path.basename(dest, ext)
-  const safeId = jobId.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64)
-  return path.join(path.dirname(dest), `.${base}.bullpen-${safeId}.part${ext}`)
+  return path.join(path.dirname(dest), `.${base}.bullpen-${safeJobId(jobId)}.part${ext}`)
+}
+
+function safeJobId(jobId: string): string {
+  return jobId.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64)
+}
+
+/**
+ * Whether `name`, in an output folder, is a temp file that {@link tempPathFor} gave this job for this input: the
+ * input's own name (with any ` (n)`), this job id, and an upload partial's `-<sha16>-<size>` if any. Nothing else
+ * is: job ids repeat across queues and Redis databases, so a clean-up that went by the id alone deleted other jobs'
+ * temp files, and any file someone named like one (the job's own input, too).
+ */
+export function isTempOf(name: string, inputPath: string, jobId: string): boolean {
+  const stem = `.${path.basename(inputPath, path.extname(inputPath)) || 'output'}`
+  if (!name.startsWith(stem)) return false
+  // The id holds only [A-Za-z0-9_-]: nothing a pattern reads as special.
+  return new RegExp(
+    `^( \\(\\d+\\))?\\.bullpen-${safeJobId(jobId)}\\.part(-[0-9a-f]{16}-\\d{1,16})?(\\.[^./]*)?$`,
+  ).test(name.slice(stem.length))
 }
 
 /** Error codes meaning "this file system cannot hard-link". */

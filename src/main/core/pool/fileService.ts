@@ -30,7 +30,7 @@ import { pipeline } from 'node:stream/promises'
 import type Redis from 'ioredis'
 import { type JobData, JobDataSchema } from '../../../shared/spec'
 import { errorMessage } from '../errors'
-import { commitOutput, planOutput, tempPathFor } from '../ffmpeg/output'
+import { commitOutput, isTempOf, planOutput, samePath, tempPathFor } from '../ffmpeg/output'
 import { logger as rootLogger, type Logger } from '../logger'
 import { keepWhatArrives } from './body'
 import { JOB_ID_PATTERN, jobToken, tokensEqual } from './tokens'
@@ -175,11 +175,11 @@ async function findPartial(dir: string, jobId: string): Promise<HeldPartial | nu
 }
 
 /** Removes the upload partials of a job in `dir` (a job that completed, failed or was removed resumes nothing). */
-export async function removeUploadPartials(dir: string, jobId: string): Promise<number> {
+export async function removeUploadPartials(dir: string, jobId: string, inputPath: string): Promise<number> {
   const marker = partialMarker(jobId)
   let n = 0
   for (const name of await readdir(dir).catch(() => [] as string[])) {
-    if (name.startsWith('.') && name.includes(marker)) {
+    if (name.includes(marker) && isTempOf(name, inputPath, jobId)) {
       await rm(join(dir, name), { force: true })
       n++
     }
@@ -199,7 +199,7 @@ export class FileService {
     { lastData: number; receiving: boolean; stop(): void; done: Promise<void> }
   >()
   /** Output folders of the jobs that uploaded here since start (to drop their partials when they end). */
-  private readonly uploadDirs = new Map<string, string>()
+  private readonly uploadDirs = new Map<string, { dir: string; inputPath: string }>()
   private readonly log: Logger
   private boundPort = 0
 
@@ -266,10 +266,11 @@ export class FileService {
    * job runs again: a fresh upload, or the run's own clean-up, removes it).
    */
   async discardUpload(jobId: string): Promise<void> {
-    const dir = this.uploadDirs.get(jobId)
-    if (dir === undefined || this.uploading.has(jobId)) return
+    const held = this.uploadDirs.get(jobId)
+    if (held === undefined || this.uploading.has(jobId)) return
     this.uploadDirs.delete(jobId)
-    const n = await removeUploadPartials(dir, jobId)
+    const { dir, inputPath } = held
+    const n = await removeUploadPartials(dir, jobId, inputPath)
     if (n > 0) this.log.info({ jobId, dir }, 'interrupted upload of a finished job removed')
   }
 
@@ -465,13 +466,13 @@ export class FileService {
       done: new Promise<void>((r) => (finished = r)),
     }
     this.uploading.set(jobId, entry)
-    this.uploadDirs.set(jobId, data.outputDir)
+    this.uploadDirs.set(jobId, { dir: data.outputDir, inputPath: data.input.path })
     let temp: string | undefined
     try {
       let flags: string | number
       if (range.start === 0) {
         // A fresh start: whatever an earlier attempt left is of no use.
-        await removeStaleTemps(data.outputDir, jobId)
+        await removeStaleTemps(data.outputDir, jobId, data.input.path)
         const dest = await planOutput(data.input.path, data.outputDir, data.spec.format)
         temp = partialPathFor(dest, jobId, sumText, range.total)
         flags = 'wx'
@@ -575,12 +576,14 @@ export class FileService {
   }
 }
 
-/** Removes temp files a previous, interrupted delivery of this job left in `dir`. */
-export async function removeStaleTemps(dir: string, jobId: string): Promise<number> {
-  const marker = `.bullpen-${jobId.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64)}.part`
+/**
+ * Removes the temp files an earlier, interrupted run or delivery of this job (of this input) left in `dir`; never
+ * the input itself, nor a file of another job or input (see isTempOf).
+ */
+export async function removeStaleTemps(dir: string, jobId: string, inputPath: string): Promise<number> {
   let n = 0
   for (const name of await readdir(dir).catch(() => [] as string[])) {
-    if (name.startsWith('.') && name.includes(marker)) {
+    if (isTempOf(name, inputPath, jobId) && !samePath(join(dir, name), inputPath)) {
       await rm(join(dir, name), { force: true })
       n++
     }

@@ -135,7 +135,7 @@ export async function runPooled<R extends { outputPath: string }>(
   const outputShared = sharedOutDir !== null && (await isFolder(sharedOutDir))
   if (inputShared && outputShared) {
     log.info({ input: sharedIn }, 'reading the input through a shared folder')
-    await removeStaleTemps(sharedOutDir, jobId)
+    await removeStaleTemps(sharedOutDir, jobId, data.input.path)
     const result = await encode({ inputPath: sharedIn, outputDir: sharedOutDir })
     return { result, route: 'shared', duplicate: false }
   }
@@ -175,7 +175,7 @@ export async function runPooled<R extends { outputPath: string }>(
   await mkdir(join(scratch, 'out'), { recursive: true })
   const outDir = outputShared ? sharedOutDir : join(scratch, 'out')
   try {
-    if (outputShared) await removeStaleTemps(sharedOutDir, jobId)
+    if (outputShared) await removeStaleTemps(sharedOutDir, jobId, data.input.path)
     let result: R
     let route: InputRoute
     if (inputShared) {
