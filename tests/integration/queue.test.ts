@@ -616,6 +616,21 @@ describe('de-duplication keys', () => {
     expect(await dedupeKeys()).toEqual([])
   })
 
+  it('holding garbage (written into Redis by someone else) block nothing', async () => {
+    const q = makeQueue(uniquePrefix('dedupe-garbage'))
+    const data = jobData()
+    const { id } = await q.add(data)
+    const key = (await q.connections.client.keys(`${q.prefix}:${q.name}:bp:dedupe:*`))[0] as string
+    await q.remove(id)
+    // 'id' names the queue's counter key, which exists: read as a job id, it blocked the file for good.
+    for (const garbage of ['id', 'stalled-check', '']) {
+      await q.connections.client.set(key, garbage)
+      const again = await q.add(data)
+      expect(again.duplicate, garbage).toBe(false)
+      await q.remove(again.id)
+    }
+  })
+
   it('left by a job removed behind our back are swept by the worker after its start delay, not before', async () => {
     const q = makeQueue(uniquePrefix('dedupe-sweep'), { dedupeSweepDelayMs: 1_000 })
     const { id } = await q.add(jobData())

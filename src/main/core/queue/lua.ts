@@ -40,6 +40,9 @@ end
  */
 const IS_LIVE = `
 local function isLive(jobPrefix, completedKey, failedKey, dedupeKey, id)
+  -- Bull's counter gives every job of ours its id; anything else in the key (the queue's own 'id' or
+  -- 'stalled-check' key names a key that exists) is garbage, and must not block the file for good.
+  if not string.match(id, '^%d+$') then return false end
   if redis.call('EXISTS', jobPrefix .. id) == 1 then
     if redis.call('EXISTS', jobPrefix .. 'bp:cancel:' .. id) == 1 then return false end
     return not redis.call('ZSCORE', completedKey, id) and not redis.call('ZSCORE', failedKey, id)
