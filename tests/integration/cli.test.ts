@@ -158,7 +158,23 @@ describe('bullpen transcode', () => {
     const mp3 = await bullpen(['transcode', join(media, 'video-only.mp4'), '--to', 'mp3', '--out', out])
     expect(mp3.code).toBe(1)
     expect(mp3.stderr).toMatch(/video-only\.mp4.*no audio/i)
+    // A name the output cannot take (251 bytes + .webm): refused when queued, not after three failed attempts.
+    const long = join(work, `${'a'.repeat(251)}.ts`)
+    await copyFile(join(media, 'video-only.mp4'), long)
+    const named = await bullpen(['transcode', long, '--to', 'webm', '--out', out])
+    expect(named.code).toBe(1)
+    expect(named.stderr).toMatch(/its name is too long to name the output after it \(256 bytes as \.webm/)
     expect(await readdir(out)).toEqual([])
+  })
+
+  it('writes the output of an input whose name is as long as can be (its temp file name is shortened)', async () => {
+    const out = join(work, 'out-long')
+    await mkdir(out)
+    const long = join(work, `${'é'.repeat(125)}.mp4`) // 250 bytes as .mp4: the temp name would be 272
+    await copyFile(join(media, 'video-only.mp4'), long)
+    const r = await bullpen(['transcode', long, '--to', 'mkv', '--resize', 'x120', '--out', out])
+    expect(r.code, r.stderr).toBe(0)
+    expect(await readdir(out)).toEqual([`${'é'.repeat(125)}.mkv`])
   })
 
   it('exits 2 on a usage error and 3 when Redis cannot be reached', async () => {

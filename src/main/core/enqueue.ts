@@ -3,8 +3,9 @@
  * input and refuse with a reason a person understands what cannot work — before anything reaches the queue.
  */
 import { createHash } from 'node:crypto'
-import { realpath, stat } from 'node:fs/promises'
-import { basename, dirname, resolve } from 'node:path'
+import { constants } from 'node:fs'
+import { access, realpath, stat } from 'node:fs/promises'
+import { basename, dirname, extname, resolve } from 'node:path'
 import type { AddFilesRequest } from '../../shared/api'
 import {
   type JobData,
@@ -20,6 +21,7 @@ import {
 } from '../../shared/spec'
 import { InputRefusedError, UserFacingError, errorMessage } from './errors'
 import { checkInput, keepProbe, probeInput, summarize } from './ffmpeg'
+import { NAME_MAX } from './ffmpeg/output'
 
 /** Probes run at once while queueing many files (ffprobe is mostly I/O and start-up). */
 export const PROBE_CONCURRENCY = 4
@@ -53,7 +55,7 @@ export function dedupeKey(
     .slice(0, 32)
 }
 
-/** Checks that an output folder exists and is a folder; returns its real absolute path. */
+/** Checks that an output folder exists, is a folder and can be written to; returns its real absolute path. */
 export async function checkOutputDir(dir: string): Promise<string> {
   const abs = resolve(dir)
   let st
@@ -63,6 +65,12 @@ export async function checkOutputDir(dir: string): Promise<string> {
     throw new UserFacingError(`The output folder ${abs} does not exist. Create it or choose another.`)
   }
   if (!st.isDirectory()) throw new UserFacingError(`The output folder ${abs} is not a folder.`)
+  // Refused now rather than after three full encodes (or, for a pooled job, an upload the origin cannot keep).
+  await access(abs, constants.W_OK | constants.X_OK).catch((err: NodeJS.ErrnoException) => {
+    throw new UserFacingError(
+      `The output folder ${abs} cannot be written to (${err.code === 'EROFS' ? 'read-only file system' : 'permission denied'}). Choose another.`,
+    )
+  })
   return realpath(abs)
 }
 
@@ -101,7 +109,17 @@ export async function prepareFile(
     const real = await realpath(abs)
     const info = await probeInput(real)
     checkInput(info, spec, real)
-    const outputDir = ctx.outputDir ? await checkOutputDir(ctx.outputDir) : dirname(real)
+    const outputDir = ctx.outputDir
+      ? await checkOutputDir(ctx.outputDir)
+      : await checkOutputDir(dirname(real))
+    const outName = `${basename(real, extname(real)) || 'output'}.${spec.format}`
+    if (Buffer.byteLength(outName) > NAME_MAX) {
+      throw new InputRefusedError(
+        `${basename(abs)}: its name is too long to name the output after it (${Buffer.byteLength(outName)} bytes as ` +
+          `.${spec.format}; a file name can have ${NAME_MAX}). Rename it shorter.`,
+        abs,
+      )
+    }
     if (!isSafeAbsolutePath(real) || !isSafeAbsolutePath(outputDir)) {
       throw new InputRefusedError(
         `${basename(abs)}: its path contains characters Bullpen cannot pass on safely.`,

@@ -86,6 +86,15 @@ describe('the temp files of a job (isTempOf, removeStaleTemps)', () => {
     expect(await removeStaleTemps(dir, '7', odd)).toBe(0)
     expect(await readFile(odd, 'utf8')).toBe('input')
   })
+
+  it("fit in a file name however long the output name is, and are still known as the job's", () => {
+    const stem = 'é'.repeat(125) // 250 bytes
+    const temp = path.basename(tempPathFor(p(`${stem} (3).mkv`), '12345'))
+    expect(Buffer.byteLength(temp)).toBeLessThanOrEqual(255 - 34) // room left for an upload partial's suffix
+    expect(temp).toMatch(/^\.é+\.bullpen-12345\.part\.mkv$/)
+    expect(isTempOf(temp, p(`${stem}.mp4`), '12345')).toBe(true)
+    expect(isTempOf(temp, p(`${'e'.repeat(250)}.mp4`), '12345')).toBe(false)
+  })
 })
 
 describe('commitOutput', () => {

@@ -65,8 +65,26 @@ export async function planOutput(inputPath: string, outputDir: string, extension
  */
 export function tempPathFor(dest: string, jobId: string): string {
   const ext = path.extname(dest)
-  const base = path.basename(dest, ext)
-  return path.join(path.dirname(dest), `.${base}.bullpen-${safeJobId(jobId)}.part${ext}`)
+  const suffix = `.bullpen-${safeJobId(jobId)}.part${ext}`
+  // A long output name still leaves room for the temp file's own: its base is shortened to fit NAME_MAX.
+  const base = fitBytes(path.basename(dest, ext), NAME_MAX - 1 - Buffer.byteLength(suffix) - PARTIAL_ROOM)
+  return path.join(path.dirname(dest), `.${base}${suffix}`)
+}
+
+/** Longest file name (bytes) on the file systems Bullpen writes to (Linux, macOS, Windows: 255). */
+export const NAME_MAX = 255
+/** What an upload partial adds to a temp name: `-<16 hex>-<size>`. */
+const PARTIAL_ROOM = 1 + 16 + 1 + 16
+
+/** `text` cut to at most `max` UTF-8 bytes, on a character boundary. */
+function fitBytes(text: string, max: number): string {
+  if (Buffer.byteLength(text) <= max) return text
+  let out = ''
+  for (const ch of text) {
+    if (Buffer.byteLength(out + ch) > max) break
+    out += ch
+  }
+  return out
 }
 
 function safeJobId(jobId: string): string {
@@ -80,12 +98,17 @@ function safeJobId(jobId: string): string {
  * temp files, and any file someone named like one (the job's own input, too).
  */
 export function isTempOf(name: string, inputPath: string, jobId: string): boolean {
-  const stem = `.${path.basename(inputPath, path.extname(inputPath)) || 'output'}`
-  if (!name.startsWith(stem)) return false
   // The id holds only [A-Za-z0-9_-]: nothing a pattern reads as special.
-  return new RegExp(
-    `^( \\(\\d+\\))?\\.bullpen-${safeJobId(jobId)}\\.part(-[0-9a-f]{16}-\\d{1,16})?(\\.[^./]*)?$`,
-  ).test(name.slice(stem.length))
+  const m = new RegExp(
+    `^\\.(.+)\\.bullpen-${safeJobId(jobId)}\\.part(-[0-9a-f]{16}-\\d{1,16})?(\\.[^./]*)?$`,
+  ).exec(name)
+  const base = m?.[1]
+  if (base === undefined) return false
+  const stem = path.basename(inputPath, path.extname(inputPath)) || 'output'
+  if (base === stem || /^ \(\d+\)$/.test(base.startsWith(stem) ? base.slice(stem.length) : '')) return true
+  // A base shortened to fit (see tempPathFor) is the start of the output's name.
+  const shortened = Buffer.byteLength(name) > NAME_MAX - PARTIAL_ROOM - 8
+  return shortened && `${stem} (`.startsWith(base)
 }
 
 /** Error codes meaning "this file system cannot hard-link". */
