@@ -241,6 +241,38 @@ describe('TranscodeQueue', () => {
     expect(reasons[4]).toMatch(/input\.path/)
   })
 
+  it('fails a job whose data or options in Redis are not JSON, and lists and removes around it', async () => {
+    const q = makeQueue(uniquePrefix('not-json'))
+    await q.pausePool()
+    const good = await q.add(jobData())
+    const garbage: string[] = []
+    for (const field of ['data', 'opts']) {
+      const job = await q.bull.add(jobData(), { attempts: 3 })
+      await q.connections.client.hset(`${q.prefix}:${q.name}:${job.id}`, field, '{not json')
+      garbage.push(String(job.id))
+    }
+    // Listing the state they are in works (it threw for every job there).
+    expect((await q.list('paused')).items.map((j) => j.id).sort()).toEqual([good.id, ...garbage].sort())
+    const ran: string[] = []
+    await q.process(1, (job) => {
+      ran.push(String(job.id))
+      return Promise.resolve('ok')
+    })
+    await q.resumePool()
+    await waitFor(async () => {
+      const s = await q.stats()
+      return s.completed === 1 && s.failed === 2
+    }, 'the good job done, the two others failed at once (they stayed active until they stalled out)')
+    expect(ran).toEqual([good.id])
+    const failed = await q.list('failed')
+    expect(failed.items.map((j) => [j.id, j.failedReason]).sort()).toEqual([
+      [garbage[0], `job ${garbage[0]} has an invalid payload: its data in Redis is not JSON`],
+      [garbage[1], `job ${garbage[1]} has an invalid payload: its opts in Redis is not JSON`],
+    ])
+    await q.remove(garbage[0] as string)
+    expect((await q.stats()).failed).toBe(1)
+  })
+
   it('does not retry unrecoverable errors', async () => {
     const q = makeQueue(uniquePrefix('unrec'))
     const { id } = await q.add(jobData())

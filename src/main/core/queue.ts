@@ -165,6 +165,44 @@ interface Running {
 }
 
 /** Bull's `Queue.add` arguments for its `addJob` script: 6 keys, then 14 arguments. */
+/**
+ * Bull turns a job's Redis hash into a Job with `JSON.parse` of its `data` and `opts`, and throws when either is not
+ * JSON, which anyone who reaches Redis can write. The worker then left such a job active until it stalled out (and
+ * garbage `opts` broke Bull's stalled check for every job), and listing its state, retry and remove threw for every
+ * other job too. Such a job is read instead with empty options and a payload that says what was unreadable, which
+ * the worker refuses like any other invalid payload (`runJob`).
+ */
+type JobHash = Record<string, string | undefined>
+/** The field of a job payload that stands for a job hash whose `data` or `opts` is not JSON. */
+const UNREADABLE = 'bpUnreadable'
+const BullJob = (Bull as unknown as { Job: { fromJSON(q: unknown, json: JobHash, id?: string): unknown } })
+  .Job
+const bullFromJSON = BullJob.fromJSON.bind(BullJob)
+BullJob.fromJSON = (queue, json, jobId) => {
+  try {
+    return bullFromJSON(queue, json, jobId)
+  } catch (err) {
+    if (!(err instanceof SyntaxError)) throw err
+    const readable = (text: string | undefined): boolean => {
+      try {
+        JSON.parse(text || '{}')
+        return true
+      } catch {
+        return false
+      }
+    }
+    const unreadable = (['opts', 'data'] as const).filter((k) => !readable(json[k]))
+    const data = JSON.stringify({ [UNREADABLE]: unreadable.join(' and ') || 'payload' })
+    return bullFromJSON(queue, { ...json, opts: readable(json['opts']) ? json['opts'] : '{}', data }, jobId)
+  }
+}
+
+/** What was not JSON in the job hash that `data` was read from, or null. */
+function unreadablePart(data: unknown): string | null {
+  if (typeof data !== 'object' || data === null || !(UNREADABLE in data)) return null
+  return String((data as Record<string, unknown>)[UNREADABLE])
+}
+
 const BULL_ADD_JOB_KEYS = 6
 const BULL_ADD_JOB_ARGS = 14
 
@@ -967,6 +1005,11 @@ export class TranscodeQueue {
 
   private async runJob<R>(job: Bull.Job<JobData>, handler: JobHandler<R>): Promise<R> {
     const id = String(job.id)
+    const unreadable = unreadablePart(job.data)
+    if (unreadable !== null) {
+      await job.discard()
+      throw new InvalidJobError(`job ${id} has an invalid payload: its ${unreadable} in Redis is not JSON`)
+    }
     const parsed = JobDataSchema.safeParse(job.data)
     if (!parsed.success) {
       await job.discard()
