@@ -39,6 +39,13 @@ describe('ensureRedis', () => {
     expect(r.started).toBe(false)
   })
 
+  it('refuses a database the server does not have, instead of quietly using database 0', async () => {
+    const dataDir = await tempDir()
+    expect((await ensureRedis({ url: `${TEST_REDIS_URL}/15`, dataDir })).started).toBe(false)
+    const e = await failureOf(ensureRedis({ url: `${TEST_REDIS_URL}/99`, dataDir, manage: false }))
+    expect(e.message).toMatch(/answers, but not for that database: ERR DB index is out of range/)
+  })
+
   it('starts a managed redis-server (AOF, own dir) for the local default URL when none answers', async () => {
     const dataDir = await tempDir()
     const port = await freePort()

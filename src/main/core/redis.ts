@@ -317,7 +317,7 @@ export class RedisConnections {
 // Ping and the managed local server
 
 /** Why a ping failed. */
-export type PingFailure = 'unreachable' | 'auth' | 'tls' | 'other'
+export type PingFailure = 'unreachable' | 'auth' | 'tls' | 'database' | 'other'
 
 export type PingResult = { ok: true } | { ok: false; reason: PingFailure; message: string }
 
@@ -329,6 +329,7 @@ function classify(err: unknown, tls: boolean): PingFailure {
   if (/WRONGPASS|NOAUTH|invalid password|invalid username-password|AUTH.*without any password/i.test(msg)) {
     return 'auth'
   }
+  if (/DB index is out of range|invalid DB index/i.test(msg)) return 'database'
   if (
     (typeof code === 'string' && TLS_CODES.test(code)) ||
     /SSL|TLS|certificate|wrong version number/i.test(msg)
@@ -358,6 +359,9 @@ export async function pingRedis(url: string, timeoutMs = 2000): Promise<PingResu
   const opts = redisOptions(url, 'client')
   const c = new Redis({
     ...opts,
+    // The database is selected below, where a refusal is an error: ioredis's own SELECT on connect only logs it
+    // and stays on database 0 (a /99 that does not exist queued into database 0).
+    db: 0,
     connectionName: 'bullpen-ping',
     lazyConnect: true,
     connectTimeout: timeoutMs,
@@ -374,6 +378,7 @@ export async function pingRedis(url: string, timeoutMs = 2000): Promise<PingResu
   try {
     const attempt = (async () => {
       await c.connect()
+      if (opts.db) await c.select(opts.db)
       await c.ping()
     })()
     const timeout = new Promise<never>((_, reject) => {
@@ -464,6 +469,11 @@ function failure(url: string, r: Extract<PingResult, { ok: false }>, extra = '')
       return new RedisUnavailableError(
         `TLS connection to Redis at ${where} failed: ${r.message}. Use rediss:// only for servers that speak TLS, ` +
           'redis:// for those that do not, and check the server certificate.',
+      )
+    case 'database':
+      return new RedisUnavailableError(
+        `Redis at ${where} answers, but not for that database: ${r.message}. Use a database number the server ` +
+          'has (0–15 unless its `databases` setting says more).',
       )
     default:
       return new RedisUnavailableError(
