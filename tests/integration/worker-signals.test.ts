@@ -6,6 +6,7 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import Bull from 'bull'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -241,4 +242,39 @@ describe('a worker killed outright (SIGKILL, a crash)', () => {
       }
     },
   )
+})
+
+describe('a worker stopped while Redis is away', () => {
+  it('stops (exit 0) instead of waiting for Redis forever or crashing', async () => {
+    const own = await startRedisServer()
+    const data = join(work, 'd7')
+    const out = join(work, 'redis-away')
+    await mkdir(out)
+    const ownEnv = { ...env(data), BULLPEN_REDIS_URL: own.url }
+    try {
+      await run(process.execPath, [cli, 'add', join(media, 'video-only.mp4'), '--to', 'mkv', '--out', out], {
+        env: ownEnv,
+      })
+      const worker = spawn(process.execPath, [cli, 'worker', '--concurrency', '1'], {
+        env: ownEnv,
+        stdio: 'ignore',
+      })
+      await waitFor(
+        async () => (await ffmpegChildren(worker.pid as number)).length > 0,
+        'ffmpeg running',
+        30_000,
+      )
+      const [ffmpeg] = await ffmpegChildren(worker.pid as number)
+      await own.kill()
+      // The encode ends and its output is put in place; its completion waits for Redis, which does not come back.
+      await waitFor(async () => !(await isRunning(ffmpeg as number)), 'the encode to end', 30_000)
+      worker.kill('SIGTERM')
+      // It used to wait for the throughput count forever, or crash on Bull's reconnection ('Connection is closed').
+      const code = await Promise.race([exited(worker), sleep(25_000).then(() => 'still running')])
+      if (code === 'still running') worker.kill('SIGKILL')
+      expect(code).toBe(0)
+    } finally {
+      await own.stop()
+    }
+  })
 })

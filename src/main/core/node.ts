@@ -189,7 +189,9 @@ export class BullpenNode {
     // A job whose origin is away goes back to the queue (delayed, no attempt counted) instead of failing.
     const handler = PoolMember.handingBack(async (job, signal) => {
       const result = await processor(job, signal)
-      await pool?.recordCompletion(String(job.id))
+      // Not awaited: with Redis away the call waits for it, and the job (done, its output in place) would stay
+      // 'running' here, so a stopping worker never finished stopping. The throughput count is not worth that.
+      void pool?.recordCompletion(String(job.id))
       return result
     }, pool)
     await this.queue.process(concurrency, handler)

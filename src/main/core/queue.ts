@@ -1143,6 +1143,15 @@ export class TranscodeQueue {
       .finally(() => (this.cancelPollBusy = false))
   }
 
+  /**
+   * Whether Redis answers now. With Redis away, Bull's close must not wait for its jobs' completions (they wait for
+   * Redis): its wait reconnects the blocking connection in a promise it only looks at once they are written, and
+   * that reconnection failing meanwhile was an unhandled rejection that crashed a stopping worker.
+   */
+  private redisAnswering(): boolean {
+    return this.connections.client.status === 'ready'
+  }
+
   private async handBack(id: string): Promise<void> {
     const token = (this.bull as unknown as { token: string }).token
     const code = await this.lua<number>(
@@ -1199,7 +1208,7 @@ export class TranscodeQueue {
         // the process may exit.
         await withTimeout(Promise.all(left.map(([, r]) => r.done)), limit)
         await withTimeout(this.bull.close(true), limit)
-      } else if ((await withTimeout(this.bull.close(), limit)) === TIMEOUT) {
+      } else if ((await withTimeout(this.bull.close(!this.redisAnswering()), limit)) === TIMEOUT) {
         this.log.warn('closing the queue timed out (Redis away?)')
       }
     } finally {
