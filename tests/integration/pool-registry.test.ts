@@ -40,6 +40,27 @@ afterAll(async () => {
 })
 
 describe('NodeRegistry', () => {
+  it("a CLI process of a data folder whose worker runs leaves that worker's entry alone, and its exit removes nothing", async () => {
+    const worker = new NodeRegistry({
+      redis,
+      keyPrefix,
+      self: announce('node-f', { active: 1, paused: true }),
+    })
+    const cli = new NodeRegistry({ redis, keyPrefix, self: announce('node-f', { kind: 'cli', active: 2 }) })
+    await worker.start()
+    await cli.start()
+    await cli.update({ active: 1 })
+    expect(await worker.getNode('node-f')).toMatchObject({ kind: 'worker', active: 1, paused: true })
+    await cli.deregister()
+    expect(await worker.getNode('node-f')).toMatchObject({ kind: 'worker' })
+    await worker.deregister()
+    // Alone, a CLI process registers (its files are served from it) and deregisters as before.
+    await cli.start()
+    expect(await worker.getNode('node-f')).toMatchObject({ kind: 'cli', active: 1 })
+    await cli.deregister()
+    expect(await worker.getNode('node-f')).toBeNull()
+  })
+
   it('registers, lists with every field, updates, counts completions and deregisters', async () => {
     const a = new NodeRegistry({ redis, keyPrefix, self: announce('node-a'), heartbeatMs: 1000 })
     const b = new NodeRegistry({

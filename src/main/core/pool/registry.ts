@@ -258,6 +258,21 @@ if redis.call('HGET', KEYS[1], 'instance') == ARGV[1] then
 end
 return 0`
 
+/**
+ * The beat of a short-lived CLI process (`transcode`, `add --wait`). Every process started with one data folder is
+ * the same node (one id): a CLI beat that overwrote the entry of that folder's worker, desktop or `serve` hid it
+ * (kind, running jobs, paused) and, when the CLI exited, removed it, so `bullpen resume` found no worker to resume.
+ * It writes only an entry that is absent, its own or another CLI process's.
+ * KEYS: node hash, index. ARGV: instance, TTL ms, node id, then field/value pairs. Returns 1 if written.
+ */
+const CLI_BEAT_LUA = `
+local holder = redis.call('HGET', KEYS[1], 'instance')
+if holder and holder ~= ARGV[1] and redis.call('HGET', KEYS[1], 'kind') ~= 'cli' then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[3])
+return 1`
+
 /** This node's registration: heartbeat, updates, completions, and reads of the whole pool. */
 export class NodeRegistry {
   readonly keys: ReturnType<typeof registryKeys>
@@ -315,10 +330,25 @@ export class NodeRegistry {
     const { redis } = this.opts
     const key = this.keys.node(this.self.id)
     if (this.opts.refresh) this.self = { ...this.self, ...this.opts.refresh(), id: this.self.id }
+    const fields = { ...toHash(this.self, Date.now()), instance: this.instance }
     this.beating = (async () => {
+      if (this.self.kind === 'cli') {
+        const pairs = Object.entries(fields).flat()
+        await redis.eval(
+          CLI_BEAT_LUA,
+          2,
+          key,
+          this.keys.index,
+          this.instance,
+          this.ttlMs,
+          this.self.id,
+          ...pairs,
+        )
+        return
+      }
       await redis
         .multi()
-        .hset(key, { ...toHash(this.self, Date.now()), instance: this.instance })
+        .hset(key, fields)
         .pexpire(key, this.ttlMs)
         .sadd(this.keys.index, this.self.id)
         .exec()
