@@ -18,10 +18,12 @@ export function summarizeOutcomes(
   const parts: string[] = []
   if (queued > 0) parts.push(`Queued ${queued} file${queued === 1 ? '' : 's'} (${as})`)
   if (duplicates > 0) parts.push(`${duplicates} already queued`)
+  // Reasons are sentences already, mostly ending in a full stop: none is added after them.
+  const sentence = (t: string): string => t.replace(/[.!?]?$/, (end) => end || '.')
   for (const o of refused.slice(0, 3)) parts.push(`${baseName(o.path)} refused: ${o.error ?? ''}`)
   if (refused.length > 3) parts.push(`and ${refused.length - 3} more refused`)
   if (parts.length === 0) parts.push('Nothing was queued')
-  return { kind: refused.length > 0 ? 'error' : 'info', text: `${parts.join('. ')}.` }
+  return { kind: refused.length > 0 ? 'error' : 'info', text: parts.map(sentence).join(' ') }
 }
 
 /** Queues paths (from the native dialog, or resolved from files) with the current preset and priority. */

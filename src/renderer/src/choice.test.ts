@@ -66,6 +66,13 @@ describe('display helpers', () => {
       kind: 'error',
       text: 'Queued 1 file (720p, high priority). 1 already queued. notes.txt refused: not a video or audio file.',
     })
+    // A reason that ends its own sentence gets no second full stop.
+    expect(
+      summarizeOutcomes(
+        [{ path: '/a/s.mp3', id: null, duplicate: false, error: 'It has no video. Choose mp3 or m4a.' }],
+        'webm',
+      ).text,
+    ).toBe('s.mp3 refused: It has no video. Choose mp3 or m4a.')
   })
 })
 
