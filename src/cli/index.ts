@@ -166,7 +166,15 @@ async function followJobs(node: BullpenNode, ids: string[], names: Map<string, s
         if (step >= 0 && step !== lastLine.get(id)) {
           lastLine = lastLine.set(id, step)
           console.log(
-            `progress ${id} ${p.percent?.toFixed(0)}% ${p.fps ?? '-'} fps ${p.speed ?? '-'}x eta ${formatEta(p.etaSec)}`,
+            // What ffmpeg has not said yet (no fps before the first frames) is left out, not shown as '-'.
+            [
+              `progress ${id} ${p.percent?.toFixed(0)}%`,
+              p.fps !== null ? `${p.fps} fps` : '',
+              p.speed !== null ? `${p.speed}x` : '',
+              `eta ${formatEta(p.etaSec)}`,
+            ]
+              .filter(Boolean)
+              .join(' '),
           )
         }
       },

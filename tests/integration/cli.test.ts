@@ -195,6 +195,12 @@ describe('bullpen transcode', () => {
       const r = await bullpen(args)
       expect(r.code, args.join(' ')).toBe(2)
     }
+    // A data folder that cannot be one: said in a sentence (it was a stack trace).
+    const inTheWay = await bullpen(['status', '--data-dir', join(media, 'audio.mp3')])
+    expect([inTheWay.code, inTheWay.stderr.trim()]).toEqual([
+      1,
+      `bullpen: The data folder ${join(media, 'audio.mp3')} cannot be used (a file is in the way). Choose another with --data-dir or BULLPEN_DATA_DIR.`,
+    ])
     const down = await bullpen(['status'], { redisUrl: 'redis://127.0.0.1:1' })
     expect(down.code).toBe(3)
     expect(down.stderr).toMatch(/127\.0\.0\.1:1/)

@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { z } from 'zod'
 import type { Settings } from '../../shared/api'
 import { PRIORITIES } from '../../shared/spec'
+import { UserFacingError } from './errors'
 import { logger } from './logger'
 
 /** Default concurrency: measured in bench/RESULTS.md (figure 2, mixed presets on a 2-core machine). */
@@ -68,7 +69,15 @@ export class SettingsStore {
   private current: Settings
 
   constructor(readonly dataDir: string) {
-    mkdirSync(dataDir, { recursive: true })
+    try {
+      mkdirSync(dataDir, { recursive: true })
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      const why = code === 'EEXIST' || code === 'ENOTDIR' ? 'a file is in the way' : (code ?? String(err))
+      throw new UserFacingError(
+        `The data folder ${dataDir} cannot be used (${why}). Choose another with --data-dir or BULLPEN_DATA_DIR.`,
+      )
+    }
     this.file = join(dataDir, 'settings.json')
     this.current = this.load()
   }
