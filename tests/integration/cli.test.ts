@@ -475,7 +475,7 @@ describe('bullpen serve', () => {
       await new Promise((r) => child.once('exit', r))
     }
     const open = await bullpen(['serve', '--host', '0.0.0.0', '--port', String(port)])
-    expect(open.code).toBe(1)
+    expect(open.code).toBe(2) // a usage error, as documented
     expect(open.stderr).toMatch(/without a token/)
     const keep = await bullpen(['serve', '--port', String(port), '--inbox-keep', 'soon'])
     expect(keep.code).toBe(2)
