@@ -67,6 +67,34 @@ function bullpen(args: string[], opts: { redisUrl?: string; timeoutMs?: number }
   })
 }
 
+/**
+ * A CLI run in a process group of its own, as a shell runs a foreground command (a signal to the group is a Ctrl-C),
+ * whose output is read as it comes.
+ */
+function startBullpen(args: string[]): {
+  pid: number
+  stdout: () => string
+  stderr: () => string
+  code: Promise<number | null>
+} {
+  const child = spawn(process.execPath, [cli, ...args], {
+    env: {
+      ...process.env,
+      BULLPEN_REDIS_URL: redis.url,
+      BULLPEN_DATA_DIR: dataDir,
+      BULLPEN_LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+  const code = new Promise<number | null>((r) => child.once('close', r))
+  return { pid: child.pid as number, stdout: () => stdout, stderr: () => stderr, code }
+}
+
 beforeAll(async () => {
   await stat(cli).catch(() => {
     throw new Error(`${cli} is missing: run \`npm run build\` first (npm test does).`)
@@ -211,36 +239,20 @@ describe('bullpen transcode, a failed attempt', () => {
   it('says that a job failed an attempt and will be retried, and why', async () => {
     // The header (moov) first, then half of the media: the probe finds 17 s, the encode gets ~8 s and is refused.
     const full = join(work, 'faststart.mp4')
-    await run(
-      'ffmpeg',
-      ['-v', 'error', '-i', join(media, 'real-360p-17s.mp4'), '-c', 'copy'].concat([
-        '-movflags',
-        '+faststart',
-        full,
-      ]),
-    )
+    const args = ['-i', join(media, 'real-360p-17s.mp4'), '-c', 'copy', '-movflags', '+faststart', full]
+    await run('ffmpeg', ['-v', 'error', ...args])
     const half = join(work, 'half.mp4')
     await writeFile(half, (await readFile(full)).subarray(0, Math.floor((await stat(full)).size / 2)))
     const out = join(work, 'out-retry')
     await mkdir(out)
-    const child = spawn(process.execPath, [cli, 'transcode', half, '--to', 'mkv', '--out', out], {
-      env: {
-        ...process.env,
-        BULLPEN_REDIS_URL: redis.url,
-        BULLPEN_DATA_DIR: dataDir,
-        BULLPEN_LOG_LEVEL: 'warn',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    })
-    let stdout = ''
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
-    const code = new Promise<number | null>((r) => child.once('close', r))
-    await waitFor(() => /^retrying /m.test(stdout), 'a retry line', 60_000)
-    const id = /^queued (\d+)/m.exec(stdout)?.[1] as string
-    expect(stdout).toMatch(new RegExp(`^retrying ${id} half\\.mp4 \\(attempt 2 of 3\\): .*lasts`, 'm'))
-    process.kill(-(child.pid as number), 'SIGINT')
-    expect(await code).toBe(130)
+    const transcode = startBullpen(['transcode', half, '--to', 'mkv', '--out', out])
+    await waitFor(() => /^retrying /m.test(transcode.stdout()), 'a retry line', 60_000)
+    const id = /^queued (\d+)/m.exec(transcode.stdout())?.[1] as string
+    expect(transcode.stdout()).toMatch(
+      new RegExp(`^retrying ${id} half\\.mp4 \\(attempt 2 of 3\\): .*lasts`, 'm'),
+    )
+    process.kill(-transcode.pid, 'SIGINT')
+    expect(await transcode.code).toBe(130)
     expect((await bullpen(['cancel', id])).code).toBe(0)
   })
 })
@@ -268,28 +280,18 @@ describe('bullpen transcode, interrupted', () => {
   it('Ctrl-C (twice): exits 130 saying what becomes of the jobs; its running encode goes back to the queue, no temp file left', async () => {
     const out = join(work, 'interrupted')
     await mkdir(out, { recursive: true })
-    // A group of its own, as a shell gives a foreground command: SIGINT goes to it and to its ffmpeg, as Ctrl-C does.
-    const child = spawn(
-      process.execPath,
-      [cli, 'transcode', join(media, 'real-360p-17s.mp4'), '--to', 'webm', '--resize', '1280x', '--out', out],
-      {
-        env: {
-          ...process.env,
-          BULLPEN_REDIS_URL: redis.url,
-          BULLPEN_DATA_DIR: dataDir,
-          BULLPEN_LOG_LEVEL: 'warn',
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-        detached: true,
-      },
-    )
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-    const code = new Promise<number | null>((r) => child.once('close', r))
-    await waitFor(() => /^started (\d+)/m.test(stdout), 'the encode to start', 60_000)
-    const id = /^started (\d+)/m.exec(stdout)?.[1] as string
+    const child = startBullpen([
+      'transcode',
+      join(media, 'real-360p-17s.mp4'),
+      '--to',
+      'webm',
+      '--resize',
+      '1280x',
+      '--out',
+      out,
+    ])
+    await waitFor(() => /^started (\d+)/m.test(child.stdout()), 'the encode to start', 60_000)
+    const id = /^started (\d+)/m.exec(child.stdout())?.[1] as string
     // A second Ctrl-C typed before the hand-back is over lets it finish (it used to exit at once and leave the
     // encode's temp file behind, without a word). A stopped ffmpeg makes the hand-back last (SIGTERM, then SIGKILL
     // after a grace period), so the second signal surely comes in the middle of it.
@@ -303,14 +305,14 @@ describe('bullpen transcode, interrupted', () => {
         .split(/\s+/)[0],
     )
     process.kill(ffmpeg, 'SIGSTOP')
-    process.kill(-(child.pid as number), 'SIGINT')
+    process.kill(-child.pid, 'SIGINT')
     await new Promise((r) => setTimeout(r, 300))
-    process.kill(-(child.pid as number), 'SIGINT')
-    expect(await code).toBe(130)
-    expect(stderr).toMatch(
+    process.kill(-child.pid, 'SIGINT')
+    expect(await child.code).toBe(130)
+    expect(child.stderr()).toMatch(
       new RegExp(`SIGINT: stopped\\. .*go back to the queue; the jobs not done \\(${id}\\) stay queued`),
     )
-    expect(stderr).toContain('one more Ctrl-C quits at once')
+    expect(child.stderr()).toContain('one more Ctrl-C quits at once')
     await waitFor(
       async () => {
         const waiting = await bullpen(['jobs', '--state', 'waiting', '--json'])
