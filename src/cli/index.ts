@@ -321,6 +321,25 @@ function addOptions(cmd: Command): Command {
     )
 }
 
+/**
+ * Says in words when Redis stops answering and when it is back, for the commands that keep running (the JSON
+ * warnings of the log were all a person saw, and a `transcode` whose Redis had gone seemed to hang).
+ */
+function sayRedisState(node: BullpenNode): () => void {
+  let away = false
+  return node.queue.events.on('connection', ({ state, url }) => {
+    if (state !== 'ready' && !away) {
+      away = true
+      console.error(
+        `bullpen: Redis at ${url} is not answering; waiting for it to come back (Ctrl-C to stop).`,
+      )
+    } else if (state === 'ready' && away) {
+      away = false
+      console.error(`bullpen: Redis at ${url} is back.`)
+    }
+  })
+}
+
 /** Says so when the jobs about to be followed cannot start because the whole pool is paused (else a silent wait). */
 async function notePoolPaused(node: BullpenNode, ids: readonly string[]): Promise<void> {
   if (ids.length === 0 || !(await node.queue.stats()).poolPaused) return
@@ -432,6 +451,7 @@ export function buildProgram(): Command {
         async (node) => {
           const { ids, refused, names } = await enqueueFrom(node, files, opts)
           await notePoolPaused(node, ids)
+          sayRedisState(node)
           const finals = await interruptible(ids, followJobs(node, ids, names))
           const failed = finals.filter((v) => v.state !== 'completed').length
           if (failed > 0 || refused > 0) {
@@ -465,6 +485,7 @@ export function buildProgram(): Command {
         }
         if (opts.wait) {
           await notePoolPaused(node, ids)
+          sayRedisState(node)
           const finals = await interruptible(ids, followJobs(node, ids, names))
           const failed = finals.filter((v) => v.state !== 'completed').length
           if (failed > 0) throw new ExitError(EXIT.failed, `${failed} job(s) failed.`)
@@ -584,6 +605,7 @@ export function buildProgram(): Command {
         pool: poolOverrides(opts),
       })
       console.log(`worker ${node.name} (${node.id}) ready; Ctrl-C to stop`)
+      sayRedisState(node)
       await untilStopped(node)
     })
 

@@ -257,8 +257,10 @@ describe('a worker stopped while Redis is away', () => {
       })
       const worker = spawn(process.execPath, [cli, 'worker', '--concurrency', '1'], {
         env: ownEnv,
-        stdio: 'ignore',
+        stdio: ['ignore', 'ignore', 'pipe'],
       })
+      let stderr = ''
+      worker.stderr?.on('data', (d: Buffer) => (stderr += d.toString()))
       await waitFor(
         async () => (await ffmpegChildren(worker.pid as number)).length > 0,
         'ffmpeg running',
@@ -273,6 +275,8 @@ describe('a worker stopped while Redis is away', () => {
       const code = await Promise.race([exited(worker), sleep(25_000).then(() => 'still running')])
       if (code === 'still running') worker.kill('SIGKILL')
       expect(code).toBe(0)
+      // Said in words, not only in the log's JSON lines.
+      expect(stderr).toContain(`bullpen: Redis at ${own.url} is not answering; waiting for it to come back`)
     } finally {
       await own.stop()
     }
