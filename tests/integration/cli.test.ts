@@ -3,7 +3,7 @@
  * its own redis-server with AOF, real ffmpeg, real files, outputs checked with ffprobe.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
+import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
@@ -183,6 +183,14 @@ describe('bullpen transcode', () => {
     expect(r.code).toBe(1)
     expect(r.stderr).toMatch(/broken-no-moov\.mp4.*damaged/i)
     expect(r.stderr).toMatch(/no-such-file\.mp4: no such file/)
+    // A link loop is named as one (it was 'no such file').
+    await symlink(join(work, 'loop-b.mp4'), join(work, 'loop-a.mp4'))
+    await symlink(join(work, 'loop-a.mp4'), join(work, 'loop-b.mp4'))
+    const loop = await bullpen(['add', join(work, 'loop-a.mp4'), '--to', 'mp4', '--out', out])
+    expect([loop.code, loop.stderr]).toEqual([
+      1,
+      expect.stringMatching(/loop-a\.mp4: its links lead round in a loop/),
+    ])
     const mp3 = await bullpen(['transcode', join(media, 'video-only.mp4'), '--to', 'mp3', '--out', out])
     expect(mp3.code).toBe(1)
     expect(mp3.stderr).toMatch(/video-only\.mp4.*no audio/i)

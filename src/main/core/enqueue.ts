@@ -100,7 +100,11 @@ export async function prepareFile(
     let st
     try {
       st = await stat(abs)
-    } catch {
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'ELOOP')
+        throw new InputRefusedError(`${abs}: its links lead round in a loop to no file.`, abs)
+      if (code === 'EACCES') throw new InputRefusedError(`${abs}: a folder on its path cannot be read.`, abs)
       throw new InputRefusedError(`${abs}: no such file. Check the path.`, abs)
     }
     if (!st.isFile()) throw new InputRefusedError(`${abs} is not a file.`, abs)
