@@ -2,6 +2,7 @@
  * `bullpen`: the headless entry over the core. See README.md ("CLI") for every command and the exit codes.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
+import type Bull from 'bull'
 import cliProgress from 'cli-progress'
 import { basename } from 'node:path'
 import type { AddOutcome, JobProgress, JobState, JobView } from '../shared/api'
@@ -140,7 +141,7 @@ function reportOutcomes(outcomes: AddOutcome[]): string[] {
   return ids
 }
 
-function describeDone(v: JobView): string {
+function describeDone(v: Pick<JobView, 'id' | 'name' | 'state' | 'result' | 'failedReason'>): string {
   if (v.state === 'completed' && v.result) {
     const r = v.result
     const size = r.width && r.height ? ` ${r.width}x${r.height}` : ''
@@ -337,6 +338,46 @@ function sayRedisState(node: BullpenNode): () => void {
       away = false
       console.error(`bullpen: Redis at ${url} is back.`)
     }
+  })
+}
+
+/**
+ * A worker's own account of its jobs, a line each: started, done, failed (it printed nothing between 'ready' and its
+ * exit). From this process's own Bull events, which need no Redis round trip, so the last job's line is out before
+ * a stopping worker exits; a retry is said by the 'retrying' message of the attempt that failed here.
+ */
+function reportWork(node: BullpenNode): void {
+  const bull = node.queue.bull
+  const nameOf = (job: Bull.Job): string => {
+    const input = (job.data as { input?: { path?: unknown } } | null)?.input?.path
+    return typeof input === 'string' ? basename(input) : `job ${String(job.id)}`
+  }
+  bull.on('active', (job: Bull.Job) => console.log(`started ${String(job.id)} ${nameOf(job)}`))
+  bull.on('completed', (job: Bull.Job, result: JobView['result']) =>
+    console.log(
+      describeDone({ id: String(job.id), name: nameOf(job), state: 'completed', result, failedReason: null }),
+    ),
+  )
+  bull.on('failed', (job: Bull.Job, err: Error) => {
+    // A failure that will be retried (its job waits for its backoff) is said as such by the 'retrying' message.
+    const discarded = (job as unknown as { _discarded?: boolean })._discarded === true // cancelled, invalid…
+    const final = discarded || job.attemptsMade >= (job.opts.attempts ?? 1)
+    if (final)
+      console.error(
+        describeDone({
+          id: String(job.id),
+          name: nameOf(job),
+          state: 'failed',
+          result: null,
+          failedReason: err.message,
+        }),
+      )
+  })
+  node.queue.events.on('retrying', ({ jobId, reason }) => {
+    node
+      .view(jobId)
+      .then((v) => (v?.node === node.id ? console.log(describeRetry(v, reason)) : undefined))
+      .catch(() => undefined)
   })
 }
 
@@ -606,6 +647,7 @@ export function buildProgram(): Command {
       })
       console.log(`worker ${node.name} (${node.id}) ready; Ctrl-C to stop`)
       sayRedisState(node)
+      reportWork(node)
       await untilStopped(node)
     })
 

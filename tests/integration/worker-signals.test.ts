@@ -105,8 +105,10 @@ describe('bullpen worker signals', () => {
     await cliRun(['add', join(media, 'video-only.mp4'), '--to', 'webm', '--out', out], join(work, 'd1'))
     const worker = spawn(process.execPath, [cli, 'worker', '--concurrency', '1'], {
       env: env(join(work, 'd1')),
-      stdio: 'ignore',
+      stdio: ['ignore', 'pipe', 'ignore'],
     })
+    let stdout = ''
+    worker.stdout?.on('data', (d: Buffer) => (stdout += d.toString()))
     await waitFor(async () => (await queue.getActiveCount()) === 1, 'a job active', 30_000)
     await waitFor(
       async () => (await ffmpegChildren(worker.pid as number)).length > 0,
@@ -120,6 +122,10 @@ describe('bullpen worker signals', () => {
     expect(await queue.getWaitingCount()).toBe(1)
     expect((await readdir(out)).filter((f) => !f.startsWith('.'))).toHaveLength(1)
     expect((await readdir(out)).filter((f) => f.startsWith('.'))).toEqual([])
+    // The worker said what it did, a line a job (it used to print nothing but 'ready').
+    const [done] = await queue.getCompleted()
+    expect(stdout).toMatch(new RegExp(`^started ${done?.id} real-360p-17s\\.mp4$`, 'm'))
+    expect(stdout).toMatch(new RegExp(`^done ${done?.id} real-360p-17s\\.mp4 -> .*real-360p-17s\\.webm`, 'm'))
     await queue.empty()
   })
 
