@@ -185,7 +185,7 @@ async function followJobs(node: BullpenNode, ids: string[], names: Map<string, s
   }
   const bars = new cliProgress.MultiBar(
     {
-      format: ' {name} |{bar}| {pct} {fps} {speed} ETA {eta2}',
+      format: ' {name} |{bar}| {pct} {fps} {speed} {eta2}',
       hideCursor: true,
       clearOnComplete: false,
       stopOnComplete: false,
@@ -207,7 +207,7 @@ async function followJobs(node: BullpenNode, ids: string[], names: Map<string, s
       pct: p.percent === null ? '  ?%' : `${p.percent.toFixed(0).padStart(3)}%`,
       fps: p.fps !== null ? `${p.fps.toFixed(0)} fps` : '',
       speed: p.speed !== null ? `${p.speed.toFixed(2)}x` : '',
-      eta2: formatEta(p.etaSec),
+      eta2: `ETA ${formatEta(p.etaSec)}`,
     })
   }
   const finals = await node.follow(ids, {
