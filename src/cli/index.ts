@@ -4,6 +4,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
 import type Bull from 'bull'
 import cliProgress from 'cli-progress'
+import { existsSync } from 'node:fs'
 import { basename } from 'node:path'
 import type { AddOutcome, JobProgress, JobState, JobView } from '../shared/api'
 import { JOB_STATES } from '../shared/api'
@@ -433,6 +434,12 @@ function poolOverrides(opts: WorkerOpts): Partial<PoolConfig> {
   if (!parsed.success) {
     const why = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')
     throw new ExitError(EXIT.usage, `Invalid pool option (${why}). --share takes NAME=/absolute/path.`)
+  }
+  // A folder that is not there (yet: a share mounted later) is allowed, but said: a typo would otherwise only show
+  // as jobs that never take the shared route.
+  for (const f of parsed.data.sharedFolders ?? []) {
+    if (!existsSync(f.path))
+      console.error(`bullpen: warning: shared folder ${f.name}: ${f.path} does not exist (yet).`)
   }
   return parsed.data as Partial<PoolConfig>
 }

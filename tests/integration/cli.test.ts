@@ -237,6 +237,13 @@ describe('bullpen transcode', () => {
       1,
       `bullpen: The data folder ${join(media, 'audio.mp3')} cannot be used (a file is in the way). Choose another with --data-dir or BULLPEN_DATA_DIR.`,
     ])
+    // A shared folder that is not there is said (a typo showed only as jobs never taking the shared route).
+    const share = await bullpen(['worker', '--share', `media=${join(work, 'not-mounted')}`], {
+      redisUrl: 'redis://127.0.0.1:1',
+    })
+    expect(share.stderr).toContain(
+      `warning: shared folder media: ${join(work, 'not-mounted')} does not exist (yet).`,
+    )
     const down = await bullpen(['status'], { redisUrl: 'redis://127.0.0.1:1' })
     expect(down.code).toBe(3)
     expect(down.stderr).toMatch(/127\.0\.0\.1:1/)
