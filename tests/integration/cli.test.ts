@@ -266,6 +266,11 @@ describe('bullpen transcode, a failed attempt', () => {
     expect(transcode.stdout()).toMatch(
       new RegExp(`^retrying ${id} half\\.mp4 \\(attempt 2 of 3\\): .*lasts`, 'm'),
     )
+    // Waiting for its backoff, it says why in `jobs` (and in the UI), as it did not.
+    const delayed = JSON.parse((await bullpen(['jobs', '--state', 'delayed', '--json'])).stdout) as {
+      items: { id: string; failedReason: string | null }[]
+    }
+    expect(delayed.items.find((j) => j.id === id)?.failedReason).toMatch(/the output failed verification/)
     process.kill(-transcode.pid, 'SIGINT')
     expect(await transcode.code).toBe(130)
     expect((await bullpen(['cancel', id])).code).toBe(0)

@@ -430,7 +430,14 @@ export function toJobView(info: JobInfo): JobView {
     },
     progress,
     result: state === 'completed' ? result : null,
-    failedReason: state === 'failed' ? (info.failedReason ?? info.invalidReason ?? 'failed') : null,
+    // A delayed job's is why its last attempt did not finish (it waits for its backoff, or for its origin): the UI
+    // and `bullpen jobs` show it as the reason it will be retried.
+    failedReason:
+      state === 'failed'
+        ? (info.failedReason ?? info.invalidReason ?? 'failed')
+        : state === 'delayed'
+          ? (info.failedReason ?? null)
+          : null,
     cancelled: state === 'failed' && info.failedReason === 'cancelled',
     attemptsMade: info.attemptsMade,
     attempts: info.attempts,
