@@ -113,9 +113,7 @@ export async function prepareFile(
     const real = await realpath(abs)
     const info = await probeInput(real)
     checkInput(info, spec, real)
-    const outputDir = ctx.outputDir
-      ? await checkOutputDir(ctx.outputDir)
-      : await checkOutputDir(dirname(real))
+    const outputDir = await checkOutputDir(ctx.outputDir || dirname(real))
     const outName = `${basename(real, extname(real)) || 'output'}.${spec.format}`
     if (Buffer.byteLength(outName) > NAME_MAX) {
       throw new InputRefusedError(

@@ -87,7 +87,8 @@ function fitBytes(text: string, max: number): string {
   return out
 }
 
-function safeJobId(jobId: string): string {
+/** A job id as temp file names carry it (the file service's upload partials too). */
+export function safeJobId(jobId: string): string {
   return jobId.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64)
 }
 

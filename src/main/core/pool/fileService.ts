@@ -30,7 +30,7 @@ import { pipeline } from 'node:stream/promises'
 import type Redis from 'ioredis'
 import { type JobData, JobDataSchema } from '../../../shared/spec'
 import { errorMessage } from '../errors'
-import { commitOutput, isTempOf, planOutput, samePath, tempPathFor } from '../ffmpeg/output'
+import { commitOutput, isTempOf, planOutput, safeJobId, samePath, tempPathFor } from '../ffmpeg/output'
 import { logger as rootLogger, type Logger } from '../logger'
 import { keepWhatArrives } from './body'
 import { JOB_ID_PATTERN, jobToken, tokensEqual } from './tokens'
@@ -135,7 +135,7 @@ export function parseContentRange(
 
 /** The marker of a job's upload partials in a file name. */
 function partialMarker(jobId: string): string {
-  return `.bullpen-${jobId.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64)}.part-`
+  return `.bullpen-${safeJobId(jobId)}.part-`
 }
 
 /**
